@@ -1,0 +1,48 @@
+# The ICH triage appliance. Two commands matter: `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+SWIFT ?= swift
+SHARED ?= $(abspath ../shared)
+DATA ?= $(SHARED)/data/real-head-ct
+VENV_TOOLS ?= .venv-tools
+DEMO_OUT ?= demo-out
+CONFIG ?= release
+BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
+
+.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels bench fuzz clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+pyenv: setup
+	@VENV=$(VENV_TOOLS) scripts/pyenv.sh
+
+build: setup
+	$(SWIFT) build -c $(CONFIG) --product ichtriage
+
+# --- demo: the appliance's main job on its defaults --------------------------------------------
+demo: build
+	@scripts/demo.sh "$(BIN)/ichtriage" "$(DATA)" "$(DEMO_OUT)"
+
+# --- test: every test -----------------------------------------------------------------------------
+test: setup pyenv test-kernels test-swift
+	@echo "make test: all suites passed"
+
+test-swift:
+	ICHTRIAGE_SHARED_DATA=$(DATA) ICHTRIAGE_VENV=$(abspath $(VENV_TOOLS)) \
+	  $(SWIFT) test 2>&1 | tee build-swift-test.log | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Wrapping|Linking|Merging)'; \
+	  exit $${PIPESTATUS[0]}
+
+# C kernel variants against the scalar reference: natively (x86-64) and under qemu (aarch64).
+test-kernels:
+	@$(MAKE) --no-print-directory -f Tests/KernelTests/kernels.mk all
+
+bench: build pyenv
+	"$(BIN)/ichtriage" bench
+
+fuzz:
+	@$(MAKE) --no-print-directory -f Tests/Fuzz/fuzz.mk all
+
+clean:
+	rm -rf .build build $(DEMO_OUT)

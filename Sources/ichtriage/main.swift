@@ -1,0 +1,9 @@
+import ArgumentParser
+
+struct ICHTriage: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ichtriage",
+        abstract: "Offline intracranial hemorrhage triage appliance: command-line tools."
+    )
+}
+ICHTriage.main()

@@ -1,0 +1,6 @@
+import XCTest
+@testable import Phantom
+
+final class PhantomSmokeTests: XCTestCase {
+    func testModuleLinks() { XCTAssertEqual(String(describing: Phantom.self), "Phantom") }
+}
