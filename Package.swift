@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // The only code that sees DCMTK: C++ behind plain-C headers.
@@ -38,6 +40,15 @@ let package = Package(
             name: "Phantom",
             dependencies: ["CDICOM", "DICOMIntake"]
         ),
+        // Service plumbing: configuration, systemd notify/watchdog, durable job store.
+        .target(
+            name: "Appliance",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .executableTarget(
             name: "ichtriage",
             dependencies: [
@@ -49,6 +60,7 @@ let package = Package(
         .testTarget(name: "DICOMIntakeTests", dependencies: ["DICOMIntake", "CDICOM"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "DICOMIntake"]),
+        .testTarget(name: "ApplianceTests", dependencies: ["Appliance"]),
     ],
     cxxLanguageStandard: .cxx17
 )
