@@ -40,6 +40,8 @@ let package = Package(
             name: "Phantom",
             dependencies: ["CDICOM", "DICOMIntake"]
         ),
+        // The triage pipeline: preprocessing, detector, Grad-CAM, decision, alert records.
+        .target(name: "Triage"),
         // Service plumbing: configuration, systemd notify/watchdog, durable job store.
         .target(
             name: "Appliance",
@@ -61,6 +63,7 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "DICOMIntake"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance"]),
+        .testTarget(name: "TriageTests", dependencies: ["Triage"]),
     ],
     cxxLanguageStandard: .cxx17
 )
