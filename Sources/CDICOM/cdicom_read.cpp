@@ -456,8 +456,16 @@ cdicom_status image_info(const cdicom_file *f, cdicom_image_info &info, char *me
     OFString pi;
     DcmElement *el = find_element(f, CDICOM_PHOTOMETRIC_INTERPRETATION);
     if (el && el->getOFString(pi, 0).good()) cdicom_intake::set_message(info.photometric_interpretation, sizeof info.photometric_interpretation, pi.c_str());
-    if (find_element(f, CDICOM_PIXEL_DATA) == nullptr)
-        return fail(message, cap, CDICOM_ERR_MISSING_TAG, "missing PixelData");
+    DcmElement *pixel_el = find_element(f, CDICOM_PIXEL_DATA);
+    if (pixel_el == nullptr) return fail(message, cap, CDICOM_ERR_MISSING_TAG, "missing PixelData");
+    // Native pixel data: its declared length must cover one frame (checked without loading it).
+    DcmXfer xfer(const_cast<DcmFileFormat &>(f->format).getDataset()->getOriginalXfer());
+    const uint64_t frame_bytes = uint64_t(info.rows) * info.columns * info.samples_per_pixel * (info.bits_allocated / 8);
+    if (!xfer.isEncapsulated() && uint64_t(pixel_el->getLength()) < frame_bytes)
+        return fail(message, cap, CDICOM_ERR_PIXEL_DATA_SHORT,
+                    "PixelData holds " + std::to_string(pixel_el->getLength()) + " bytes but " + std::to_string(info.rows) +
+                        "x" + std::to_string(info.columns) + "x" + std::to_string(info.bits_allocated) +
+                        " bits need " + std::to_string(frame_bytes));
     return CDICOM_OK;
 }
 
@@ -476,7 +484,7 @@ cdicom_status decode_stored(cdicom_file *f, const cdicom_image_info &info, std::
     const uint64_t bytes_per = info.bits_allocated / 8;
     const uint64_t frame_bytes = uint64_t(info.rows) * info.columns * bytes_per;
     DcmXfer xfer(ds->getOriginalXfer());
-    if (!xfer.isEncapsulated()) {
+    if (!xfer.isEncapsulated() && xfer.getStreamCompression() == ESC_none) {
         // Native data is loaded lazily: check the declared length before DCMTK allocates it.
         if (uint64_t(el->getLength()) > f->source_size + 16)
             return fail(message, cap, CDICOM_ERR_TRUNCATED, "PixelData length exceeds the file size");
