@@ -95,6 +95,7 @@ std::string tag_text(uint16_t g, uint16_t e) {
 struct WalkResult {
     cdicom_status status = CDICOM_OK;
     std::string message;
+    std::string transfer_syntax;  // from the meta header, when there is one
 };
 
 bool is_long_vr(const unsigned char *vr) {
@@ -145,12 +146,14 @@ class Walker {
             }
             if (ts == UID_LittleEndianImplicitTransferSyntax) explicit_vr = false;
             else if (ts == UID_BigEndianExplicitTransferSyntax) big = true;
-            else if (ts == UID_DeflatedExplicitVRLittleEndianTransferSyntax) return ok();
+            else if (ts == UID_DeflatedExplicitVRLittleEndianTransferSyntax) { WalkResult r; r.transfer_syntax = ts; return r; }
         } else {
             if (n_ < 8) return ok();
             explicit_vr = is_vr_letters(d_ + 4);
         }
-        return walk(pos, explicit_vr, big);
+        WalkResult r = walk(pos, explicit_vr, big);
+        r.transfer_syntax = ts;
+        return r;
     }
 
   private:
@@ -268,6 +271,8 @@ class Walker {
     uint32_t max_depth_;
 };
 
+bool supported_syntax(const std::string &uid);
+
 // After DCMTK parsed the bytes: reject things that are not DICOM at all.
 cdicom_status check_parsed(cdicom_file *f, bool has_preamble, char *message, size_t cap) {
     DcmDataset *ds = f->format.getDataset();
@@ -298,8 +303,14 @@ cdicom_status open_bytes(const unsigned char *bytes, uint64_t size, cdicom_file 
         cond = f->format.read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
         f->format.transferEnd();
     }
-    if (cond.bad())
+    if (cond.bad()) {
+        // A syntax we have no codec for is reported as such, not as corrupt.
+        const std::string &ts = w.transfer_syntax;
+        if (!ts.empty() && !supported_syntax(ts) && DcmXfer(ts.c_str()).getXfer() != EXS_Unknown)
+            return fail(message, cap, CDICOM_ERR_UNSUPPORTED_TRANSFER_SYNTAX,
+                        "unsupported transfer syntax " + ts + " (" + cond.text() + ")");
         return fail(message, cap, CDICOM_ERR_NOT_DICOM, std::string("not a readable DICOM file: ") + cond.text());
+    }
     return check_parsed(f, has_preamble, message, cap);
 }
 

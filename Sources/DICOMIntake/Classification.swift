@@ -1,3 +1,4 @@
+import CDICOM
 import Foundation
 
 /// Which objects the intake keeps: original axial CT images of the head. Everything else is
@@ -25,6 +26,9 @@ enum Classification {
         if h.imageType.contains("LOCALIZER") || h.imageType.contains("SCOUT") { return "localizer (scout) image" }
         if h.imageType.first != "ORIGINAL" {
             return "derived image (ImageType \(h.imageType.joined(separator: "\\")))"
+        }
+        if !h.transferSyntaxUID.isEmpty && cdicom_transfer_syntax_supported(h.transferSyntaxUID) == 0 {
+            return "unsupported transfer syntax \(h.transferSyntaxUID): no decoder in free DCMTK (not corrupt)"
         }
         if h.samplesPerPixel != 1 { return "colour image, not a CT slice" }
         if h.numberOfFrames != 1 { return "multi-frame image is not supported" }

@@ -77,6 +77,8 @@ struct FileProcessor {
         var e = error
         e.path = nil
         let reason = e.description
+        // A file in a syntax we cannot decode is not corrupt: skip it, leave it where it is.
+        if e.code == .unsupportedTransferSyntax { return .skipped(SkippedFile(path: path, reason: reason, isError: false)) }
         let record = configuration.quarantineFolder.flatMap { Quarantine(folder: $0).quarantine(path: path, reason: reason) }
         return .failed(SkippedFile(path: path, reason: reason, isError: true), record)
     }

@@ -14,6 +14,9 @@ public struct QuarantineRecord: Sendable, Equatable {
 /// stick mounted ro) stays where it is and only the reason file is written.
 struct Quarantine {
     let folder: URL
+    /// Renames a file; returns 0 or the errno. Replaceable so tests can simulate a read-only source
+    /// (as root, a mode-0555 folder does not stop a rename).
+    var move: (String, String) -> Int32 = { from, to in rename(from, to) == 0 ? 0 : errno }
 
     func quarantine(path: String, reason: String) -> QuarantineRecord? {
         let fm = FileManager.default
@@ -26,8 +29,8 @@ struct Quarantine {
         let target = folder.appendingPathComponent(name)
         var movedTo: String? = target.path
         var note = reason
-        if rename(path, target.path) != 0 {
-            let err = errno
+        let err = move(path, target.path)
+        if err != 0 {
             if err == EXDEV, copyThenRemove(from: path, to: target.path) {
                 // moved across file systems
             } else {
