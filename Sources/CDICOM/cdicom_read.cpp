@@ -6,7 +6,6 @@
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcfilefo.h"
-#include "dcmtk/dcmdata/dcistrmb.h"
 #include "dcmtk/dcmdata/dcmetinf.h"
 #include "dcmtk/dcmdata/dcpixel.h"
 #include "dcmtk/dcmdata/dcrledrg.h"
@@ -17,6 +16,7 @@
 #include "dcmtk/oflog/oflog.h"
 
 #include <fcntl.h>
+#include <zlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,9 +33,12 @@
 
 struct cdicom_file {
     DcmFileFormat format;
-    std::vector<unsigned char> memory;  // backing bytes for cdicom_open_memory
+    int memory_fd = -1;                 // memfd backing cdicom_open_memory (DCMTK loads lazily from it)
     uint64_t source_size = 0;           // bytes of the file or buffer
     cdicom_limits limits{};
+    ~cdicom_file() {
+        if (memory_fd >= 0) ::close(memory_fd);
+    }
 };
 
 namespace cdicom_intake {
@@ -89,8 +92,8 @@ std::string tag_text(uint16_t g, uint16_t e) {
 // ---- Structure walk ---------------------------------------------------------------------------
 // DCMTK parses sequences recursively and trusts declared lengths. Before handing it bytes we walk
 // the element headers once: a declared length beyond the end of the data is a truncated file (or
-// a memory bomb), and sequence nesting beyond the limit would exhaust the stack. Anything this
-// walker does not understand (deflated data, odd encodings) is left for DCMTK to judge.
+// a memory bomb), and sequence nesting beyond the limit would exhaust the stack. A structure the
+// walker cannot follow is refused; only deflated data (inflated by DCMTK itself) is not walked.
 
 struct WalkResult {
     cdicom_status status = CDICOM_OK;
@@ -98,12 +101,14 @@ struct WalkResult {
     std::string transfer_syntax;  // from the meta header, when there is one
 };
 
+// DCMTK reads a 2-byte length only for the standard short VRs; any other VR, known or not, gets
+// 2 reserved bytes and a 4-byte length. The walker must split elements exactly as DCMTK will.
 bool is_long_vr(const unsigned char *vr) {
-    static const char *const longs[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC",
-                                        "UR", "UT", "UN", "SV", "UV"};
-    for (const char *l : longs)
-        if (vr[0] == (unsigned char)l[0] && vr[1] == (unsigned char)l[1]) return true;
-    return false;
+    static const char *const shorts[] = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FL", "FD", "IS", "LO",
+                                         "LT", "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"};
+    for (const char *s : shorts)
+        if (vr[0] == (unsigned char)s[0] && vr[1] == (unsigned char)s[1]) return false;
+    return true;
 }
 
 bool is_vr_letters(const unsigned char *vr) {
@@ -112,8 +117,8 @@ bool is_vr_letters(const unsigned char *vr) {
 
 class Walker {
   public:
-    Walker(const unsigned char *data, uint64_t size, uint32_t max_depth)
-        : d_(data), n_(size), max_depth_(max_depth) {}
+    Walker(const unsigned char *data, uint64_t size, uint32_t max_depth, uint64_t inflate_cap = 0)
+        : d_(data), n_(size), max_depth_(max_depth), inflate_cap_(inflate_cap) {}
 
     WalkResult run() {
         uint64_t pos = 0;
@@ -127,7 +132,7 @@ class Walker {
                 if (g != 0x0002) break;
                 uint16_t e = rd16(pos + 2, false);
                 uint64_t len, hdr;
-                if (!is_vr_letters(d_ + pos + 4)) return ok();
+                if (!is_vr_letters(d_ + pos + 4)) return malformed(pos, "meta header element without a VR");
                 if (is_long_vr(d_ + pos + 4)) {
                     if (pos + 12 > n_) return truncated(g, e, 12, n_ - pos);
                     len = rd32(pos + 8, false);
@@ -136,7 +141,7 @@ class Walker {
                     len = rd16(pos + 6, false);
                     hdr = 8;
                 }
-                if (len == 0xFFFFFFFFull) return ok();
+                if (len == 0xFFFFFFFFull) return malformed(pos, "meta header element of undefined length");
                 if (pos + hdr + len > n_) return truncated(g, e, len, n_ - pos - hdr);
                 if (e == 0x0010) {
                     ts.assign(reinterpret_cast<const char *>(d_ + pos + hdr), len);
@@ -146,7 +151,11 @@ class Walker {
             }
             if (ts == UID_LittleEndianImplicitTransferSyntax) explicit_vr = false;
             else if (ts == UID_BigEndianExplicitTransferSyntax) big = true;
-            else if (ts == UID_DeflatedExplicitVRLittleEndianTransferSyntax) { WalkResult r; r.transfer_syntax = ts; return r; }
+            else if (ts == UID_DeflatedExplicitVRLittleEndianTransferSyntax) {
+                WalkResult r = walk_deflated(pos);
+                r.transfer_syntax = ts;
+                return r;
+            }
         } else {
             if (n_ < 8) return ok();
             explicit_vr = is_vr_letters(d_ + 4);
@@ -157,6 +166,36 @@ class Walker {
     }
 
   private:
+    // Deflated datasets are inflated (up to a cap: a zip bomb is refused) and walked like any other.
+    WalkResult walk_deflated(uint64_t pos) {
+        std::vector<unsigned char> out;
+        z_stream z{};
+        if (inflateInit2(&z, -MAX_WBITS) != Z_OK) return malformed(pos, "cannot start inflating");
+        z.next_in = const_cast<unsigned char *>(d_ + pos);
+        z.avail_in = uInt(n_ - pos);
+        unsigned char chunk[65536];
+        int rc = Z_OK;
+        while (rc == Z_OK) {
+            z.next_out = chunk;
+            z.avail_out = sizeof chunk;
+            rc = inflate(&z, Z_NO_FLUSH);
+            if (rc != Z_OK && rc != Z_STREAM_END) break;
+            out.insert(out.end(), chunk, chunk + (sizeof chunk - z.avail_out));
+            if (out.size() > inflate_cap_) {
+                inflateEnd(&z);
+                WalkResult r;
+                r.status = CDICOM_ERR_TOO_LARGE;
+                r.message = "deflated dataset inflates to more than " + std::to_string(inflate_cap_) + " bytes";
+                return r;
+            }
+            if (z.avail_in == 0 && rc == Z_OK && z.avail_out != 0) break;  // input ended early
+        }
+        inflateEnd(&z);
+        if (rc != Z_STREAM_END) return malformed(pos, "deflated data is corrupt or truncated");
+        Walker inner(out.data(), out.size(), max_depth_);
+        return inner.walk(0, true, false);
+    }
+
     struct Frame {
         uint64_t end;        // UINT64_MAX for undefined length
         bool sequence;       // sequence (true) or item (false)
@@ -189,7 +228,7 @@ class Walker {
                     while (!stack.empty() && !stack.back().sequence) stack.pop_back();
                     if (!stack.empty()) { stack.pop_back(); --depth; }
                 } else {
-                    return ok();  // unknown structure: DCMTK decides
+                    return malformed(pos - 8, "unexpected item tag");
                 }
                 continue;
             }
@@ -197,7 +236,7 @@ class Walker {
             bool sq = false, un_undefined = false;
             if (explicit_vr) {
                 const unsigned char *vr = d_ + pos + 4;
-                if (!is_vr_letters(vr)) return ok();
+                if (!is_vr_letters(vr)) return malformed(pos, "element without a valid VR");
                 if (is_long_vr(vr)) {
                     if (pos + 12 > n_) return truncated(g, e, 12, n_ - pos);
                     len = rd32(pos + 8, big);
@@ -214,16 +253,16 @@ class Walker {
                 sq = DcmTag(g, e).getEVR() == EVR_SQ || (len == 0xFFFFFFFFull && !(g == 0x7FE0 && e == 0x0010));
             }
             pos += hdr;
-            if (g == 0x7FE0 && e == 0x0010 && len == 0xFFFFFFFFull) {
-                // Encapsulated pixel data: a flat list of fragments, no nesting.
+            if (len == 0xFFFFFFFFull && !sq && !un_undefined) {
+                // Encapsulated pixel data (or another undefined-length OB): flat fragments, no nesting.
                 while (true) {
                     if (pos + 8 > n_) return truncated(g, e, 8, n_ - pos);
                     uint16_t ig = rd16(pos, big), ie = rd16(pos + 2, big);
                     uint64_t ilen = rd32(pos + 4, big);
                     pos += 8;
-                    if (ig != 0xFFFE) return ok();
+                    if (ig != 0xFFFE) return malformed(pos - 8, "encapsulated data without item tags");
                     if (ie == 0xE0DD) break;
-                    if (ie != 0xE000 || ilen == 0xFFFFFFFFull) return ok();
+                    if (ie != 0xE000 || ilen == 0xFFFFFFFFull) return malformed(pos - 8, "bad fragment in encapsulated data");
                     if (pos + ilen > n_) return truncated(g, e, ilen, n_ - pos);
                     pos += ilen;
                 }
@@ -244,7 +283,6 @@ class Walker {
                                  un_undefined ? false : explicit_vr});
                 continue;
             }
-            if (len == 0xFFFFFFFFull) return ok();
             if (pos + len > n_) return truncated(g, e, len, n_ - pos);
             pos += len;
         }
@@ -258,6 +296,13 @@ class Walker {
                    : (uint32_t(d_[p]) | uint32_t(d_[p + 1]) << 8 | uint32_t(d_[p + 2]) << 16 | uint32_t(d_[p + 3]) << 24);
     }
     static WalkResult ok() { return WalkResult(); }
+    // Structures DCMTK might read some other way (and then trust a bogus length): refuse them.
+    static WalkResult malformed(uint64_t at, const char *what) {
+        WalkResult r;
+        r.status = CDICOM_ERR_NOT_DICOM;
+        r.message = std::string("malformed DICOM: ") + what + " at byte " + std::to_string(at);
+        return r;
+    }
     static WalkResult truncated(uint16_t g, uint16_t e, uint64_t want, uint64_t have) {
         WalkResult r;
         r.status = CDICOM_ERR_TRUNCATED;
@@ -269,6 +314,7 @@ class Walker {
     const unsigned char *d_;
     uint64_t n_;
     uint32_t max_depth_;
+    uint64_t inflate_cap_;
 };
 
 bool supported_syntax(const std::string &uid);
@@ -287,22 +333,15 @@ cdicom_status open_bytes(const unsigned char *bytes, uint64_t size, cdicom_file 
                          char *message, size_t cap) {
     if (size == 0) return fail(message, cap, CDICOM_ERR_NOT_DICOM, "not a DICOM file: empty file");
     const bool has_preamble = size >= 132 && std::memcmp(bytes + 128, "DICM", 4) == 0;
-    WalkResult w = Walker(bytes, size, f->limits.max_sequence_depth).run();
+    // A deflated dataset may inflate to the largest image allowed (2 bytes a pixel) plus headers.
+    WalkResult w = Walker(bytes, size, f->limits.max_sequence_depth, f->limits.max_pixels * 2 + (1u << 20)).run();
     if (w.status != CDICOM_OK && !has_preamble)
         return fail(message, cap, CDICOM_ERR_NOT_DICOM, "not a DICOM file: no DICM preamble and " + w.message);
     if (w.status != CDICOM_OK) return fail(message, cap, w.status, w.message);
-    OFCondition cond;
-    if (path != nullptr) {
-        // Elements above 4 KiB (pixel data) are loaded lazily when decoded.
-        cond = f->format.loadFile(OFFilename(path), EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
-    } else {
-        DcmInputBufferStream stream;
-        stream.setBuffer(bytes, offile_off_t(size));
-        stream.setEos();
-        f->format.transferInit();
-        cond = f->format.read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-        f->format.transferEnd();
-    }
+    // Always through a file stream: DCMTK then checks every element length against the bytes that
+    // remain (a memory buffer stream would allocate whatever length a header declares) and loads
+    // elements above 4 KiB (pixel data) lazily, when decoded.
+    OFCondition cond = f->format.loadFile(OFFilename(path), EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
     if (cond.bad()) {
         // A syntax we have no codec for is reported as such, not as corrupt.
         const std::string &ts = w.transfer_syntax;
@@ -615,9 +654,21 @@ cdicom_status cdicom_open_memory(const void *bytes, size_t size, const cdicom_li
     return guarded(message, cap, [&]() -> cdicom_status {
         auto *f = new cdicom_file();
         f->limits = effective_limits(limits);
-        f->memory.assign(static_cast<const unsigned char *>(bytes), static_cast<const unsigned char *>(bytes) + size);
         f->source_size = size;
-        cdicom_status s = open_bytes(f->memory.data(), size, f, nullptr, message, cap);
+        f->memory_fd = ::memfd_create("cdicom", MFD_CLOEXEC);
+        const unsigned char *p = static_cast<const unsigned char *>(bytes);
+        size_t done = 0;
+        while (f->memory_fd >= 0 && done < size) {
+            ssize_t w = ::write(f->memory_fd, p + done, size - done);
+            if (w <= 0) break;
+            done += size_t(w);
+        }
+        if (f->memory_fd < 0 || done != size) {
+            delete f;
+            return fail(message, cap, CDICOM_ERR_IO, "cannot stage the buffer in memory");
+        }
+        const std::string path = "/proc/self/fd/" + std::to_string(f->memory_fd);
+        cdicom_status s = open_bytes(p, size, f, path.c_str(), message, cap);
         if (s != CDICOM_OK) { delete f; return s; }
         *out = f;
         return CDICOM_OK;
