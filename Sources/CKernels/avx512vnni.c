@@ -1,0 +1,2 @@
+#include "ick_internal.h"
+const ick_variant ick_variant__avx512vnni = {.isa = ICK_ISA_AVX512VNNI};

@@ -1,0 +1,2 @@
+#include "ick_internal.h"
+const ick_variant ick_variant__neon = {.isa = ICK_ISA_NEON};
