@@ -116,4 +116,10 @@ void ick_requant_row__scalar(int32_t n, const int32_t *acc, const int32_t *offse
                              const ick_requant *rq, ick_qtype type, const void *residual, void *out);
 void ick_dwconv__scalar(const ick_conv_desc *d, const int16_t *w, const int32_t *offset, const ick_requant *rq,
                         const void *input, void *output, int32_t m_begin, int32_t m_end, int32_t *acc_scratch);
+#if defined(ICK_ARM64)
+void ick_requant_row__neon(int32_t n, const int32_t *acc, const int32_t *offset, const float *mult,
+                           const ick_requant *rq, ick_qtype type, const void *residual, void *out);
+void ick_dwconv__neon(const ick_conv_desc *d, const int16_t *w, const int32_t *offset, const ick_requant *rq,
+                      const void *input, void *output, int32_t m_begin, int32_t m_end, int32_t *acc_scratch);
+#endif
 #endif

@@ -47,6 +47,6 @@ clang-arm-syntax:
 	  echo "== kernels: clang aarch64 compile check"; \
 	  for f in $(CK_SRC); do \
 	    $(CLANG) --target=aarch64-linux-gnu --sysroot=/usr/aarch64-linux-gnu -isystem /usr/aarch64-linux-gnu/include \
-	      -std=c11 -O2 -Wall -Werror -fsyntax-only -I$(CK_DIR)/include -I$(CK_DIR) $$f || exit 1; \
+	      -std=c11 -O2 -Wall -Werror -c -o /dev/null -I$(CK_DIR)/include -I$(CK_DIR) $$f || exit 1; \
 	  done; \
 	else echo "== kernels: no clang, aarch64 clang compile check skipped"; fi
