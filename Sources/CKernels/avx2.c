@@ -63,7 +63,7 @@ static inline __m256i round_clamp(__m256 v, __m256i zp, __m256i lo, __m256i hi) 
 }
 
 AVX2_TARGET
-static void requant_row__avx2(int32_t n, const int32_t *acc, const int32_t *offset, const float *mult,
+void ick_requant_row__avx2(int32_t n, const int32_t *acc, const int32_t *offset, const float *mult,
                               const ick_requant *rq, ick_qtype type, const void *residual, void *out) {
     const __m256i zp = _mm256_set1_epi32(rq->out_zp), lo = _mm256_set1_epi32(rq->lo), hi = _mm256_set1_epi32(rq->hi);
     int32_t i = 0;
@@ -90,9 +90,9 @@ static void requant_row__avx2(int32_t n, const int32_t *acc, const int32_t *offs
                                 residual ? (const uint8_t *)residual + i : NULL, (uint8_t *)out + i);
 }
 
-#define ICK_DW_NAME dwconv__avx2
-#define ICK_DW_ATTR AVX2_TARGET static
-#define ICK_DW_REQUANT requant_row__avx2
+#define ICK_DW_NAME ick_dwconv__avx2
+#define ICK_DW_ATTR AVX2_TARGET
+#define ICK_DW_REQUANT ick_requant_row__avx2
 #include "dwconv_body.h"
 #undef ICK_DW_NAME
 #undef ICK_DW_ATTR
@@ -100,7 +100,7 @@ static void requant_row__avx2(int32_t n, const int32_t *acc, const int32_t *offs
 
 const ick_variant ick_variant__avx2 = {
     .isa = ICK_ISA_AVX2, .mr = AVX2_MR, .nr = AVX2_NR, .kr = 2, .kalign = 2, .afmt = ICK_AFMT_I16, .w_bytes = 2,
-    .ukernel = gemm_ukernel_6x16__avx2, .requant_row = requant_row__avx2, .dwconv = dwconv__avx2,
+    .ukernel = gemm_ukernel_6x16__avx2, .requant_row = ick_requant_row__avx2, .dwconv = ick_dwconv__avx2,
 };
 #else
 const ick_variant ick_variant__avx2 = {.isa = ICK_ISA_AVX2};

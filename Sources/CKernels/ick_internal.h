@@ -122,4 +122,10 @@ void ick_requant_row__neon(int32_t n, const int32_t *acc, const int32_t *offset,
 void ick_dwconv__neon(const ick_conv_desc *d, const int16_t *w, const int32_t *offset, const ick_requant *rq,
                       const void *input, void *output, int32_t m_begin, int32_t m_end, int32_t *acc_scratch);
 #endif
+#if defined(ICK_X86)
+void ick_requant_row__avx2(int32_t n, const int32_t *acc, const int32_t *offset, const float *mult,
+                           const ick_requant *rq, ick_qtype type, const void *residual, void *out);
+void ick_dwconv__avx2(const ick_conv_desc *d, const int16_t *w, const int32_t *offset, const ick_requant *rq,
+                      const void *input, void *output, int32_t m_begin, int32_t m_end, int32_t *acc_scratch);
+#endif
 #endif

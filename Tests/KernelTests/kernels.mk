@@ -9,6 +9,8 @@ KT_SRC := Tests/KernelTests/kernel_tests.c
 OUT := build/kernel-tests
 CFLAGS_KT := -O2 -std=c11 -Wall -Wextra -Werror -ffp-contract=off -I$(CK_DIR)/include -I$(CK_DIR)
 CC_NATIVE ?= cc
+# The bench uses clang when present: SwiftPM builds this target with clang, so its code is what ships.
+CC_BENCH ?= $(if $(CLANG),$(CLANG),$(CC_NATIVE))
 CC_ARM ?= aarch64-linux-gnu-gcc
 QEMU ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
 CLANG ?= $(shell command -v clang 2>/dev/null)
@@ -50,3 +52,11 @@ clang-arm-syntax:
 	      -std=c11 -O2 -Wall -Werror -c -o /dev/null -I$(CK_DIR)/include -I$(CK_DIR) $$f || exit 1; \
 	  done; \
 	else echo "== kernels: no clang, aarch64 clang compile check skipped"; fi
+
+# Micro-benchmark (not part of the tests): GMAC/s and share of peak of the active variant, one thread.
+.PHONY: bench
+$(OUT)/bench-kernels: $(CK_SRC) $(CK_HDR) Benchmarks/kernels/bench_kernels.c
+	@mkdir -p $(OUT)
+	$(CC_BENCH) $(CFLAGS_KT) $(CK_SRC) Benchmarks/kernels/bench_kernels.c -lm -o $@
+bench: $(OUT)/bench-kernels
+	$(OUT)/bench-kernels $(BENCH_ARGS)
