@@ -34,10 +34,18 @@ typedef void (*ick_gemm_ukernel_fn)(int32_t kp, const void *a, size_t lda, const
 /* Requantize n accumulators of one output pixel (definition: ick_ref_requant). */
 typedef void (*ick_requant_row_fn)(int32_t n, const int32_t *acc, const int32_t *offset, const float *mult,
                                    const ick_requant *rq, ick_qtype type, const void *residual, void *out);
+/* Requantize a rows x n tile (acc rows acc_stride apart, output and residual rows out_stride / res_stride bytes
+ * apart); same definition, constants hoisted out of the row loop. */
+typedef void (*ick_requant_tile_fn)(int32_t rows, int32_t n, const int32_t *acc, int32_t acc_stride,
+                                    const int32_t *offset, const float *mult, const ick_requant *rq, ick_qtype type,
+                                    const uint8_t *residual, size_t res_stride, uint8_t *out, size_t out_stride);
 /* Depthwise conv over output pixels [m_begin, m_end) with packed int16 weights [tap][C] and int32 offsets [C]. */
 typedef void (*ick_dwconv_fn)(const ick_conv_desc *d, const int16_t *w, const int32_t *offset,
                               const ick_requant *rq, const void *input, void *output, int32_t m_begin,
                               int32_t m_end, int32_t *acc_scratch);
+
+/* Convert n activations to int16 (a - zp): the im2col inner loop of the int16 formats. */
+typedef void (*ick_convert_i16_fn)(ick_qtype type, int32_t zp, const void *src, int16_t *dst, int32_t n);
 
 typedef struct ick_variant {
     ick_isa isa;
@@ -47,6 +55,9 @@ typedef struct ick_variant {
     ick_gemm_ukernel_fn ukernel;
     ick_requant_row_fn requant_row;
     ick_dwconv_fn dwconv;
+    ick_convert_i16_fn convert_i16; /* NULL: portable loop */
+    ick_gemm_ukernel_fn ukernel_half;
+    ick_requant_tile_fn requant_tile; /* optional; NULL: requant_row per row */ /* optional mr x (nr/2) kernel for narrow groups (cout/groups <= nr/2) */
 } ick_variant;
 
 /* One descriptor per variant compiled for this architecture; NULL ukernel when not compiled in. */
