@@ -142,6 +142,7 @@ static const layer layers[] = {
 
 int main(int argc, char **argv) {
     double seconds = 0.4;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             const char *want = argv[++i];
@@ -149,6 +150,8 @@ int main(int argc, char **argv) {
             for (int j = 0; j < ICK_ISA_COUNT; j++)
                 if (!strcmp(want, ick_isa_label((ick_isa)j))) found = ick_isa_force((ick_isa)j) == ICK_OK;
             if (!found) { fprintf(stderr, "bench: variant %s not supported here\n", want); return 2; }
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            only = argv[++i];
         } else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
             seconds = atof(argv[++i]);
         }
@@ -178,6 +181,7 @@ int main(int argc, char **argv) {
     printf("%-36s %10s %8s %9s\n", "layer (1 image, 1 thread)", "ms", "GMAC/s", "of peak");
     for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
         const layer *L = &layers[l];
+        if (only && !strstr(L->name, only)) continue;
         const int gemm = L->name[0] == 'g';
         ick_conv_desc d = {.in_h = gemm ? 1 : L->hw, .in_w = L->hw, .in_c = L->cin, .out_c = L->cout,
                            .kernel_h = L->k, .kernel_w = L->k, .stride_h = L->stride, .stride_w = L->stride,

@@ -241,8 +241,10 @@ static void pack_rows(const ick_variant *v, const ick_conv_desc *d, const layout
                 }
             }
         }
-        for (int32_t g = 0; g < L->groups; g++) memset(row + g * L->gstride + tap_off, 0, L->gstride - tap_off);
-        memset(row + L->groups * L->gstride, 0, L->row_bytes - L->groups * L->gstride);
+        if (L->gstride > tap_off)
+            for (int32_t g = 0; g < L->groups; g++) memset(row + g * L->gstride + tap_off, 0, L->gstride - tap_off);
+        if (L->row_bytes > L->groups * L->gstride)
+            memset(row + L->groups * L->gstride, 0, L->row_bytes - L->groups * L->gstride);
     }
     if (rows_p > rows) memset(a + (size_t)rows * L->row_bytes, 0, (size_t)(rows_p - rows) * L->row_bytes);
 }

@@ -1,6 +1,7 @@
 /* Kernel tests: every variant compiled for this architecture against the exact scalar definitions
  * (ick_ref_*), plus pooling / elementwise / fp32 against naive loops written here.
  * Prints one line per failure and a closing "kernels: N passed, M failed, S skipped"; exit 1 on failure. */
+#define _POSIX_C_SOURCE 200809L
 #include "ick_internal.h"
 #include <math.h>
 #include <stdio.h>
@@ -327,7 +328,26 @@ static void test_fp32(void) {
     check(worst < 1e-6, "sigmoid / tanh within 1e-6");
 }
 
+/* ICK_ISA selects the variant at the first probe; ick_isa_force switches later. */
+static void test_dispatch(void) {
+    const char *env = getenv("ICK_ISA");
+    if (env && *env) {
+        check(strcmp(ick_isa_name(), env) == 0 || !ick_variant_get(ICK_ISA_SCALAR), "ICK_ISA honoured");
+        return;
+    }
+    setenv("ICK_ISA", "scalar", 1);
+    check(ick_isa_active() == ICK_ISA_SCALAR && strcmp(ick_isa_name(), "scalar") == 0, "ICK_ISA=scalar honoured");
+    unsetenv("ICK_ISA");
+    ick_isa best = ICK_ISA_SCALAR;
+    for (int i = 0; i < ICK_ISA_COUNT; i++)
+        if (ick_isa_supported((ick_isa)i) && i != ICK_ISA_SCALAR && (best == ICK_ISA_SCALAR || i == ICK_ISA_AVX512VNNI || i == ICK_ISA_NEONDOT))
+            best = (ick_isa)i;
+    check(ick_isa_force(best) == ICK_OK && ick_isa_active() == best, "ick_isa_force to the best variant");
+    check(ick_isa_force((ick_isa)ICK_ISA_COUNT) == ICK_ERR_VARIANT, "forcing an unknown variant refused");
+}
+
 int main(void) {
+    test_dispatch();
     printf("kernels: active variant %s\n", ick_isa_name());
     for (int isa = 0; isa < ICK_ISA_COUNT; isa++) {
         if (ick_variant_get((ick_isa)isa)) { printf("kernels: testing variant %s\n", ick_isa_label((ick_isa)isa)); continue; }

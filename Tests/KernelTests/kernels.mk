@@ -15,13 +15,19 @@ CC_ARM ?= aarch64-linux-gnu-gcc
 QEMU ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
 CLANG ?= $(shell command -v clang 2>/dev/null)
 
-.PHONY: all native arm-v80 arm-v82 clang-arm-syntax
+.PHONY: all native native-clang arm-v80 arm-v82 clang-arm-syntax
 
-all: native arm-v80 arm-v82 clang-arm-syntax
+all: native native-clang arm-v80 arm-v82 clang-arm-syntax
 
 $(OUT)/kt-native: $(CK_SRC) $(CK_HDR) $(KT_SRC)
 	@mkdir -p $(OUT)
 	$(CC_NATIVE) $(CFLAGS_KT) $(CK_SRC) $(KT_SRC) -lm -o $@
+
+# SwiftPM compiles this target with clang: run the tests on clang's code too (no -ffp-contract flag: the
+# sources' FP_CONTRACT pragma must be enough).
+$(OUT)/kt-native-clang: $(CK_SRC) $(CK_HDR) $(KT_SRC)
+	@mkdir -p $(OUT)
+	$(CLANG) $(filter-out -ffp-contract=off,$(CFLAGS_KT)) $(CK_SRC) $(KT_SRC) -lm -o $@
 
 $(OUT)/kt-arm-v80: $(CK_SRC) $(CK_HDR) $(KT_SRC)
 	@mkdir -p $(OUT)
@@ -34,6 +40,11 @@ $(OUT)/kt-arm-v82: $(CK_SRC) $(CK_HDR) $(KT_SRC)
 native: $(OUT)/kt-native
 	@echo "== kernels: native $$(uname -m)"
 	$(OUT)/kt-native
+
+native-clang:
+	@if [ -n "$(CLANG)" ]; then $(MAKE) --no-print-directory -f Tests/KernelTests/kernels.mk $(OUT)/kt-native-clang && \
+	  echo "== kernels: native $$(uname -m), clang" && $(OUT)/kt-native-clang; \
+	else echo "== kernels: no clang, native clang run skipped"; fi
 
 arm-v80: $(OUT)/kt-arm-v80
 	@echo "== kernels: aarch64 armv8-a under qemu (cortex-a53: no dotprod)"
