@@ -76,6 +76,31 @@ static void fill_q(ick_qtype t, void *p, size_t n, int fill) {
     }
 }
 
+/* Portable emulations of the byte-format micro-kernels (VNNI: u8 x s8 quads; dotprod: s8 x s8 quads), so the
+ * packing, zero-point folding and padding of those formats are checked on every machine, even one that cannot
+ * run the real instructions. Only the intrinsic inner loops then remain for the real CPUs. */
+static void emu_quads(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc, int mr, int nr, int a_unsigned) {
+    const int8_t *wp = (const int8_t *)w;
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < nr; c++) {
+            uint32_t sum = 0;
+            for (int32_t k = 0; k < kp; k++) {
+                const uint8_t raw = ((const uint8_t *)a)[r * lda + k];
+                const int32_t av = a_unsigned ? (int32_t)raw : (int32_t)(int8_t)raw;
+                sum += (uint32_t)(av * wp[((size_t)(k / 4) * nr + c) * 4 + k % 4]);
+            }
+            acc[r * nr + c] = (int32_t)sum;
+        }
+}
+static void emu_vnni(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) { emu_quads(kp, a, lda, w, acc, 8, 16, 1); }
+static void emu_dot(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) { emu_quads(kp, a, lda, w, acc, 8, 8, 0); }
+static const ick_variant emulated[] = {
+    {.isa = ICK_ISA_AVX512VNNI, .mr = 8, .nr = 16, .kr = 4, .kalign = 4, .afmt = ICK_AFMT_U8, .w_bytes = 1,
+     .ukernel = emu_vnni, .requant_row = ick_requant_row__scalar, .dwconv = ick_dwconv__scalar},
+    {.isa = ICK_ISA_NEONDOT, .mr = 8, .nr = 8, .kr = 4, .kalign = 16, .afmt = ICK_AFMT_S8, .w_bytes = 1,
+     .ukernel = emu_dot, .requant_row = ick_requant_row__scalar, .dwconv = ick_dwconv__scalar},
+};
+
 /* One conv case, one type / zero point / epilogue, every variant. */
 static void run_conv(const conv_case *cc, ick_qtype type, int32_t zp, int residual, int relu) {
     ick_conv_desc d = {.in_h = cc->h, .in_w = cc->w, .in_c = cc->cin, .out_c = cc->cout, .kernel_h = cc->kh,
@@ -113,9 +138,11 @@ static void run_conv(const conv_case *cc, ick_qtype type, int32_t zp, int residu
         rq.lo = ick_qmin(type); rq.hi = ick_qmax(type);
     }
     ick_ref_conv(&d, w, bias, &rq, in, ref, 0, npix);
-    for (int isa = 0; isa < ICK_ISA_COUNT; isa++) {
-        const ick_variant *v = ick_variant_get((ick_isa)isa);
+    for (int isa = 0; isa < ICK_ISA_COUNT + 2; isa++) {
+        const ick_variant *v = isa < ICK_ISA_COUNT ? ick_variant_get((ick_isa)isa) : &emulated[isa - ICK_ISA_COUNT];
         if (!v) continue; /* reported once in main */
+        const char *label = isa < ICK_ISA_COUNT ? ick_isa_label((ick_isa)isa)
+                                                : isa == ICK_ISA_COUNT ? "avx512vnni layout, emulated" : "neondot layout, emulated";
         void *packed = xalloc(ick_conv_packed_size_v(v, &d));
         void *scratch = xalloc(ick_conv_scratch_size_v(v, &d));
         memset(out, 0xA5, out_n);
@@ -127,8 +154,7 @@ static void run_conv(const conv_case *cc, ick_qtype type, int32_t zp, int residu
         for (size_t i = 0; i < out_n; i++)
             if (out[i] != ref[i] && !bad++) first = i;
         char msg[400];
-        snprintf(msg, sizeof msg, "%s [%s] rc=%d mismatches=%zu first@%zu got %d want %d", name,
-                 ick_isa_label((ick_isa)isa), rc, bad, first, ick_load_q(type, out, first), ick_load_q(type, ref, first));
+        snprintf(msg, sizeof msg, "%s [%s] rc=%d mismatches=%zu first@%zu got %d want %d", name, label, rc, bad, first, ick_load_q(type, out, first), ick_load_q(type, ref, first));
         check(rc == ICK_OK && bad == 0, msg);
         free(packed); free(scratch);
     }
