@@ -121,23 +121,25 @@ __attribute__((noinline)) static double neon_smlal_per_s(double seconds) {
 
 typedef struct layer {
     const char *name;
-    int32_t hw, cin, cout, k, stride, groups;
+    int32_t hw, cin, cout, k, stride, groups, batch;
 } layer;
 
 static const layer layers[] = {
-    {"resnet18 3x3 64->64 @64x64", 64, 64, 64, 3, 1, 1},
-    {"resnet18 3x3 128->128 @32x32", 32, 128, 128, 3, 1, 1},
-    {"resnet18 3x3 256->256 @16x16", 16, 256, 256, 3, 1, 1},
-    {"resnet18 3x3 512->512 @8x8", 8, 512, 512, 3, 1, 1},
-    {"resnet18 3x3 64->128 s2 @64x64", 64, 64, 128, 3, 2, 1},
-    {"resnet18 stem 7x7 3->64 s2 @256", 256, 3, 64, 7, 2, 1},
-    {"1x1 256->64 @64x64", 64, 256, 64, 1, 1, 1},
-    {"1x1 64->256 @64x64", 64, 64, 256, 1, 1, 1},
-    {"resnext 3x3 g32 256->256 @64x64", 64, 256, 256, 3, 1, 32},
-    {"resnext 3x3 g32 2048->2048 @8x8", 8, 2048, 2048, 3, 1, 32},
-    {"mobilenetv2 dw3x3 96 s2 @128x128", 128, 96, 96, 3, 2, 96},
-    {"mobilenetv2 dw3x3 192 @32x32", 32, 192, 192, 3, 1, 192},
-    {"gemm 40x512 -> 128 (fc)", 40, 512, 128, 1, 1, 1},
+    {"resnet18 3x3 64->64 @64x64", 64, 64, 64, 3, 1, 1, 1},
+    {"resnet18 3x3 128->128 @32x32", 32, 128, 128, 3, 1, 1, 1},
+    {"resnet18 3x3 256->256 @16x16", 16, 256, 256, 3, 1, 1, 1},
+    {"resnet18 3x3 512->512 @8x8", 8, 512, 512, 3, 1, 1, 1},
+    {"resnet18 3x3 512->512 @8x8 batch 8", 8, 512, 512, 3, 1, 1, 8},
+    {"resnet18 3x3 256->256 @16x16 batch 4", 16, 256, 256, 3, 1, 1, 4},
+    {"resnet18 3x3 64->128 s2 @64x64", 64, 64, 128, 3, 2, 1, 1},
+    {"resnet18 stem 7x7 3->64 s2 @256", 256, 3, 64, 7, 2, 1, 1},
+    {"1x1 256->64 @64x64", 64, 256, 64, 1, 1, 1, 1},
+    {"1x1 64->256 @64x64", 64, 64, 256, 1, 1, 1, 1},
+    {"resnext 3x3 g32 256->256 @64x64", 64, 256, 256, 3, 1, 32, 1},
+    {"resnext 3x3 g32 2048->2048 @8x8", 8, 2048, 2048, 3, 1, 32, 1},
+    {"mobilenetv2 dw3x3 96 s2 @128x128", 128, 96, 96, 3, 2, 96, 1},
+    {"mobilenetv2 dw3x3 192 @32x32", 32, 192, 192, 3, 1, 192, 1},
+    {"gemm 40x512 -> 128 (fc)", 40, 512, 128, 1, 1, 1, 1},
 };
 
 int main(int argc, char **argv) {
@@ -178,7 +180,7 @@ int main(int argc, char **argv) {
     how = isa == ICK_ISA_NEONDOT ? "16 MAC x sdot/s (assumed = smlal rate)" : "4 MAC x smlal/s";
 #endif
     printf("variant %s, peak %.1f GMAC/s per core (%s)\n", ick_isa_name(), peak * 1e-9, how);
-    printf("%-36s %10s %8s %9s\n", "layer (1 image, 1 thread)", "ms", "GMAC/s", "of peak");
+    printf("%-40s %10s %8s %9s\n", "layer (1 thread)", "ms", "GMAC/s", "of peak");
     for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
         const layer *L = &layers[l];
         if (only && !strstr(L->name, only)) continue;
@@ -186,10 +188,11 @@ int main(int argc, char **argv) {
         ick_conv_desc d = {.in_h = gemm ? 1 : L->hw, .in_w = L->hw, .in_c = L->cin, .out_c = L->cout,
                            .kernel_h = L->k, .kernel_w = L->k, .stride_h = L->stride, .stride_w = L->stride,
                            .pad_top = L->k / 2, .pad_left = L->k / 2, .pad_bottom = L->k / 2, .pad_right = L->k / 2,
-                           .groups = L->groups, .type = ICK_U8, .in_zp = 7};
-        const int32_t npix = ick_conv_out_h(&d) * ick_conv_out_w(&d);
+                           .groups = L->groups, .type = ICK_U8, .in_zp = 7, .batch = L->batch};
+        const int32_t nb = L->batch ? L->batch : 1;
+        const int32_t npix = nb * ick_conv_out_h(&d) * ick_conv_out_w(&d);
         const size_t kk = (size_t)L->k * L->k * L->cin / L->groups;
-        const size_t in_n = (size_t)d.in_h * d.in_w * L->cin, w_n = (size_t)L->cout * kk;
+        const size_t in_n = (size_t)nb * d.in_h * d.in_w * L->cin, w_n = (size_t)L->cout * kk;
         uint8_t *in = aligned_alloc(64, ICK_ROUND_UP(in_n, 64)), *out = aligned_alloc(64, ICK_ROUND_UP((size_t)npix * L->cout, 64));
         int8_t *w = aligned_alloc(64, ICK_ROUND_UP(w_n, 64));
         float *mult = malloc(L->cout * sizeof(float));
@@ -209,7 +212,7 @@ int main(int argc, char **argv) {
         } while (t < seconds);
         const double macs = (double)npix * L->cout * kk;
         const double gmacs = macs * reps / t * 1e-9;
-        printf("%-36s %10.3f %8.1f %8.1f%%\n", L->name, t / reps * 1e3, gmacs, peak > 0 ? 100.0 * gmacs / (peak * 1e-9) : 0);
+        printf("%-40s %10.3f %8.1f %8.1f%%\n", L->name, t / reps * 1e3, gmacs, peak > 0 ? 100.0 * gmacs / (peak * 1e-9) : 0);
         free(in); free(out); free(w); free(mult); free(packed); free(scratch);
     }
     return 0;

@@ -193,7 +193,7 @@ void ick_dwconv__avx2(const ick_conv_desc *d, const int16_t *w, const int32_t *o
         dwconv_generic__avx2(d, w, offset, rq, input, output, m_begin, m_end, acc_scratch);
         return;
     }
-    const int32_t ow = ick_conv_out_w(d), C = d->out_c;
+    const int32_t C = d->out_c;
     const int32_t is = d->in_stride ? d->in_stride : d->in_c;
     const int32_t os = d->out_stride ? d->out_stride : d->out_c;
     const int32_t rs = rq->residual_stride ? rq->residual_stride : d->out_c;
@@ -205,7 +205,8 @@ void ick_dwconv__avx2(const ick_conv_desc *d, const int16_t *w, const int32_t *o
     const int16_t *tw[DW_MAX_TAPS + 1];
     int32_t acc[16];
     for (int32_t m = m_begin; m < m_end; m++) {
-        const int32_t oy = m / ow, ox = m % ow;
+        int32_t oy, ox;
+        const uint8_t *image = ick_conv_image(d, input, m, &oy, &ox);
         int32_t nt = 0;
         for (int32_t ky = 0; ky < d->kernel_h; ky++) {
             const int32_t iy = oy * d->stride_h - d->pad_top + ky;
@@ -213,7 +214,7 @@ void ick_dwconv__avx2(const ick_conv_desc *d, const int16_t *w, const int32_t *o
             for (int32_t kx = 0; kx < d->kernel_w; kx++) {
                 const int32_t ix = ox * d->stride_w - d->pad_left + kx;
                 if (ix < 0 || ix >= d->in_w) continue;
-                tp[nt] = (const uint8_t *)input + ((size_t)iy * d->in_w + ix) * is;
+                tp[nt] = image + ((size_t)iy * d->in_w + ix) * is;
                 tw[nt] = w + (size_t)(ky * d->kernel_w + kx) * C;
                 nt++;
             }

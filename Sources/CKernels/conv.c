@@ -37,7 +37,8 @@ int ick_conv_check(const ick_conv_desc *d) {
     if (d->in_stride < 0 || d->out_stride < 0) return ICK_ERR_ARG;
     if (d->in_h + d->pad_top + d->pad_bottom < d->kernel_h || d->in_w + d->pad_left + d->pad_right < d->kernel_w)
         return ICK_ERR_ARG;
-    if ((int64_t)d->in_h * d->in_w > (int64_t)1 << 30) return ICK_ERR_ARG;
+    if (d->batch < 0 || d->batch > ICK_MAX_DIM) return ICK_ERR_ARG;
+    if ((int64_t)d->in_h * d->in_w * (d->batch ? d->batch : 1) > (int64_t)1 << 30) return ICK_ERR_ARG;
     return ICK_OK;
 }
 
@@ -200,13 +201,13 @@ static inline void copy_chunk(uint8_t *d, const uint8_t *s, size_t n) {
 /* im2col of output pixels [m0, m0 + rows), every group: row i, group g starts at a + i * row_bytes + g * gstride. */
 static void pack_rows(const ick_variant *v, const ick_conv_desc *d, const layout *L, const void *input, int32_t m0,
                       int32_t rows, int32_t rows_p, uint8_t *a, uint8_t *tmp) {
-    const int32_t ow = ick_conv_out_w(d);
     const int32_t is = d->in_stride ? d->in_stride : d->in_c;
     const size_t esz = v->afmt == ICK_AFMT_I16 ? 2 : 1;
     const int contiguous = L->groups == 1 && is == d->in_c;
     const size_t chunk = (size_t)L->cin_g * esz;
     for (int32_t i = 0; i < rows; i++) {
-        const int32_t m = m0 + i, oy = m / ow, ox = m % ow;
+        int32_t oy, ox;
+        const uint8_t *image = ick_conv_image(d, input, m0 + i, &oy, &ox);
         uint8_t *row = a + (size_t)i * L->row_bytes;
         size_t tap_off = 0; /* byte offset of the current tap inside each group's K run */
         for (int32_t ky = 0; ky < d->kernel_h; ky++) {
@@ -219,7 +220,7 @@ static void pack_rows(const ick_variant *v, const ick_conv_desc *d, const layout
                 if (iy < 0 || iy >= d->in_h || kx1 <= kx0) kx0 = kx1 = d->kernel_w;
                 if (kx0 > 0) fill_pad(v->afmt, d->type, d->in_zp, dst, kx0 * L->cin_g);
                 if (kx1 > kx0) {
-                    const uint8_t *src = (const uint8_t *)input + ((size_t)iy * d->in_w + ix0 + kx0) * is;
+                    const uint8_t *src = image + ((size_t)iy * d->in_w + ix0 + kx0) * is;
                     convert_run(v, d->type, d->in_zp, src, dst + (size_t)kx0 * chunk, (kx1 - kx0) * L->cin_g);
                 }
                 if (kx1 < d->kernel_w)
@@ -230,7 +231,7 @@ static void pack_rows(const ick_variant *v, const ick_conv_desc *d, const layout
             for (int32_t kx = 0; kx < d->kernel_w; kx++, tap_off += chunk) {
                 const int32_t ix = ix0 + kx;
                 if (iy >= 0 && iy < d->in_h && ix >= 0 && ix < d->in_w) {
-                    const uint8_t *src = (const uint8_t *)input + ((size_t)iy * d->in_w + ix) * is;
+                    const uint8_t *src = image + ((size_t)iy * d->in_w + ix) * is;
                     if (L->groups == 1) { convert_run(v, d->type, d->in_zp, src, row + tap_off, L->cin_g); continue; }
                     /* all channels of the pixel in one vector pass, then each group's slice to its run */
                     convert_run(v, d->type, d->in_zp, src, tmp, d->in_c);
@@ -259,7 +260,7 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
     if (h->magic != ICK_PACK_MAGIC || h->isa != (int32_t)v->isa || h->depthwise != L.depthwise ||
         h->groups != L.groups || h->k != L.k || h->cout_g != L.cout_g || h->nr != L.nr)
         return ICK_ERR_VARIANT;
-    const int32_t npix = ick_conv_out_h(d) * ick_conv_out_w(d);
+    const int32_t npix = ick_conv_pixels(d);
     if (m_begin < 0) m_begin = 0;
     if (m_end > npix) m_end = npix;
     if (m_begin >= m_end) return ICK_OK;

@@ -119,6 +119,20 @@ static inline int32_t ick_ref_avg(int32_t acc, float ratio, int32_t count, int32
     return ick_clampi(ick_rne(ick_clampf(v)) + out_zp, lo, hi);
 }
 
+/* Input image of output pixel m (batched NHWC) and the pixel's coordinates in its image. */
+static inline const uint8_t *ick_conv_image(const ick_conv_desc *d, const void *input, int32_t m, int32_t *oy,
+                                            int32_t *ox) {
+    const int32_t ow = ick_conv_out_w(d), per_image = ick_conv_out_h(d) * ow;
+    const int32_t img = m / per_image, p = m % per_image;
+    *oy = p / ow;
+    *ox = p % ow;
+    const int32_t is = d->in_stride ? d->in_stride : d->in_c;
+    return (const uint8_t *)input + (size_t)img * d->in_h * d->in_w * is;
+}
+static inline int32_t ick_conv_pixels(const ick_conv_desc *d) {
+    return (d->batch ? d->batch : 1) * ick_conv_out_h(d) * ick_conv_out_w(d);
+}
+
 /* Naive reference convolution straight from the definition in ckernels.h (OIHW weights). */
 int ick_ref_conv(const ick_conv_desc *d, const int8_t *weights, const int32_t *bias, const ick_requant *rq,
                  const void *input, void *output, int32_t m_begin, int32_t m_end);

@@ -11,9 +11,11 @@ int ick_ref_conv(const ick_conv_desc *d, const int8_t *weights, const int32_t *b
     const int32_t os = d->out_stride ? d->out_stride : d->out_c;
     const int32_t rs = rq->residual_stride ? rq->residual_stride : d->out_c;
     if (m_begin < 0) m_begin = 0;
-    if (m_end > oh * ow) m_end = oh * ow;
+    (void)oh; (void)ow;
+    if (m_end > ick_conv_pixels(d)) m_end = ick_conv_pixels(d);
     for (int32_t m = m_begin; m < m_end; m++) {
-        const int32_t oy = m / ow, ox = m % ow;
+        int32_t oy, ox;
+        const uint8_t *image = ick_conv_image(d, input, m, &oy, &ox);
         for (int32_t n = 0; n < d->out_c; n++) {
             const int32_t g = n / cout_g;
             uint32_t acc = bias ? (uint32_t)bias[n] : 0u; /* two's complement wrap, as in SIMD */
@@ -23,7 +25,7 @@ int ick_ref_conv(const ick_conv_desc *d, const int8_t *weights, const int32_t *b
                     const int32_t ix = ox * d->stride_w - d->pad_left + kx;
                     const int inside = iy >= 0 && iy < d->in_h && ix >= 0 && ix < d->in_w;
                     for (int32_t ci = 0; ci < cin_g; ci++) {
-                        const int32_t a = inside ? ick_load_q(d->type, input,
+                        const int32_t a = inside ? ick_load_q(d->type, image,
                                                               ((size_t)iy * d->in_w + ix) * is + g * cin_g + ci)
                                                  : d->in_zp;
                         const int32_t w = weights[(((size_t)n * cin_g + ci) * d->kernel_h + ky) * d->kernel_w + kx];

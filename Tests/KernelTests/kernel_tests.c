@@ -29,43 +29,49 @@ static void check(int ok, const char *what) {
 typedef struct conv_case {
     int32_t h, w, cin, cout, kh, kw, sh, sw, pt, pl, pb, pr, groups;
     int fill; /* 0 random, 1 saturation (max activations, min weights), 2 small values with tie-heavy mult */
+    int32_t batch; /* 0 = 1 */
 } conv_case;
 
 static const conv_case conv_cases[] = {
     /* gemm-like 1x1, remainders in M, N, K */
-    {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0},
-    {1, 7, 3, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0},
-    {1, 13, 17, 33, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0},
-    {4, 5, 64, 64, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0},
-    {3, 11, 31, 47, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0},
-    {1, 37, 96, 100, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0},
-    {7, 7, 128, 24, 1, 1, 2, 2, 0, 0, 0, 0, 1, 0},
+    {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0},
+    {1, 7, 3, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0},
+    {1, 13, 17, 33, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0},
+    {4, 5, 64, 64, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0},
+    {3, 11, 31, 47, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0},
+    {1, 37, 96, 100, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0},
+    {7, 7, 128, 24, 1, 1, 2, 2, 0, 0, 0, 0, 1, 0, 0},
     /* 3x3, padding, stride */
-    {6, 6, 3, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0},
-    {9, 7, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0},
-    {9, 10, 5, 19, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0},
-    {8, 8, 32, 48, 3, 3, 2, 1, 0, 1, 1, 0, 1, 0},
-    {12, 12, 3, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1, 0},
-    {5, 6, 8, 8, 5, 3, 1, 2, 2, 1, 2, 1, 1, 0},
-    {20, 20, 24, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0},
+    {6, 6, 3, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+    {9, 7, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+    {9, 10, 5, 19, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 0},
+    {8, 8, 32, 48, 3, 3, 2, 1, 0, 1, 1, 0, 1, 0, 0},
+    {12, 12, 3, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1, 0, 0},
+    {5, 6, 8, 8, 5, 3, 1, 2, 2, 1, 2, 1, 1, 0, 0},
+    {20, 20, 24, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0},
     /* groups (ResNeXt-like) */
-    {6, 6, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 4, 0},
-    {5, 7, 64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 32, 0},
-    {4, 4, 256, 256, 3, 3, 1, 1, 1, 1, 1, 1, 32, 0},
-    {3, 5, 12, 18, 1, 1, 1, 1, 0, 0, 0, 0, 3, 0},
+    {6, 6, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 4, 0, 0},
+    {5, 7, 64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 32, 0, 0},
+    {4, 4, 256, 256, 3, 3, 1, 1, 1, 1, 1, 1, 32, 0, 0},
+    {3, 5, 12, 18, 1, 1, 1, 1, 0, 0, 0, 0, 3, 0, 0},
     /* depthwise */
-    {7, 9, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0},
-    {7, 9, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16, 0},
-    {11, 10, 37, 37, 3, 3, 2, 2, 1, 1, 1, 1, 37, 0},
-    {9, 9, 67, 67, 5, 5, 1, 1, 2, 2, 2, 2, 67, 0},
-    {8, 8, 96, 96, 3, 3, 2, 2, 0, 0, 1, 1, 96, 0},
+    {7, 9, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+    {7, 9, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16, 0, 0},
+    {11, 10, 37, 37, 3, 3, 2, 2, 1, 1, 1, 1, 37, 0, 0},
+    {9, 9, 67, 67, 5, 5, 1, 1, 2, 2, 2, 2, 67, 0, 0},
+    {8, 8, 96, 96, 3, 3, 2, 2, 0, 0, 1, 1, 96, 0, 0},
     /* saturation extremes: all max activations x all -128 weights, large K */
-    {3, 3, 512, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
-    {2, 2, 2048, 17, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1},
-    {5, 5, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 40, 1},
+    {3, 3, 512, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+    {2, 2, 2048, 17, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0},
+    {5, 5, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 40, 1, 0},
+    /* batches: pixel ranges crossing images */
+    {5, 4, 24, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 3},
+    {4, 4, 48, 48, 3, 3, 2, 2, 1, 1, 1, 1, 48, 0, 3},
+    {3, 3, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 8, 0, 5},
+    {1, 1, 70, 30, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 13},
     /* ties in rounding */
-    {4, 9, 9, 21, 3, 3, 1, 1, 1, 1, 1, 1, 1, 2},
-    {4, 9, 21, 21, 3, 3, 1, 1, 1, 1, 1, 1, 21, 2},
+    {4, 9, 9, 21, 3, 3, 1, 1, 1, 1, 1, 1, 1, 2, 0},
+    {4, 9, 21, 21, 3, 3, 1, 1, 1, 1, 1, 1, 21, 2, 0},
 };
 
 static void fill_q(ick_qtype t, void *p, size_t n, int fill) {
@@ -106,15 +112,16 @@ static void run_conv(const conv_case *cc, ick_qtype type, int32_t zp, int residu
     ick_conv_desc d = {.in_h = cc->h, .in_w = cc->w, .in_c = cc->cin, .out_c = cc->cout, .kernel_h = cc->kh,
                        .kernel_w = cc->kw, .stride_h = cc->sh, .stride_w = cc->sw, .pad_top = cc->pt,
                        .pad_left = cc->pl, .pad_bottom = cc->pb, .pad_right = cc->pr, .groups = cc->groups,
-                       .type = type, .in_zp = zp};
+                       .type = type, .in_zp = zp, .batch = cc->batch};
+    const int32_t nb = cc->batch ? cc->batch : 1;
     char name[256];
-    snprintf(name, sizeof name, "conv %dx%dx%d->%d k%dx%d s%d,%d p%d,%d,%d,%d g%d %s zp=%d res=%d relu=%d fill=%d",
-             cc->h, cc->w, cc->cin, cc->cout, cc->kh, cc->kw, cc->sh, cc->sw, cc->pt, cc->pl, cc->pb, cc->pr,
+    snprintf(name, sizeof name, "conv b%d %dx%dx%d->%d k%dx%d s%d,%d p%d,%d,%d,%d g%d %s zp=%d res=%d relu=%d fill=%d",
+             nb, cc->h, cc->w, cc->cin, cc->cout, cc->kh, cc->kw, cc->sh, cc->sw, cc->pt, cc->pl, cc->pb, cc->pr,
              cc->groups, type == ICK_U8 ? "u8" : "s8", zp, residual, relu, cc->fill);
     if (ick_conv_check(&d) != ICK_OK) { check(0, name); return; }
-    const int32_t npix = ick_conv_out_h(&d) * ick_conv_out_w(&d);
+    const int32_t npix = nb * ick_conv_out_h(&d) * ick_conv_out_w(&d);
     const int32_t k = cc->kh * cc->kw * cc->cin / cc->groups;
-    const size_t in_n = (size_t)cc->h * cc->w * cc->cin, out_n = (size_t)npix * cc->cout, w_n = (size_t)cc->cout * k;
+    const size_t in_n = (size_t)nb * cc->h * cc->w * cc->cin, out_n = (size_t)npix * cc->cout, w_n = (size_t)cc->cout * k;
     uint8_t *in = xalloc(in_n), *res = xalloc(out_n), *ref = xalloc(out_n), *out = xalloc(out_n);
     int8_t *w = xalloc(w_n);
     int32_t *bias = xalloc(cc->cout * 4);
@@ -137,7 +144,16 @@ static void run_conv(const conv_case *cc, ick_qtype type, int32_t zp, int residu
         rq.sum_hi = ick_qmax(type);
         rq.lo = ick_qmin(type); rq.hi = ick_qmax(type);
     }
-    ick_ref_conv(&d, w, bias, &rq, in, ref, 0, npix);
+    /* the oracle runs image by image (batch 1), so batching itself is checked too */
+    const int32_t per_image = npix / nb;
+    for (int32_t b = 0; b < nb; b++) {
+        ick_conv_desc d1 = d;
+        d1.batch = 1;
+        ick_requant rq1 = rq;
+        if (rq.residual) rq1.residual = res + (size_t)b * per_image * cc->cout;
+        ick_ref_conv(&d1, w, bias, &rq1, in + (size_t)b * cc->h * cc->w * cc->cin, ref + (size_t)b * per_image * cc->cout,
+                     0, per_image);
+    }
     for (int isa = 0; isa < ICK_ISA_COUNT + 2; isa++) {
         const ick_variant *v = isa < ICK_ISA_COUNT ? ick_variant_get((ick_isa)isa) : &emulated[isa - ICK_ISA_COUNT];
         if (!v) continue; /* reported once in main */

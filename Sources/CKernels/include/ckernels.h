@@ -25,7 +25,7 @@
  *    the residual tensor has the output's type and shape. sum_lo/sum_hi implement a Relu after the Add.
  *  - Every integer variant (AVX2, AVX-512 VNNI, NEON, NEON dotprod) equals the scalar reference bit-exactly.
  *  - Kernels never allocate and never spawn threads: callers split work over output pixel ranges
- *    [m_begin, m_end) (pixels = out_h * out_w of one image, row-major) and give each thread its own scratch.
+ *    [m_begin, m_end) (pixels = batch * out_h * out_w, row-major) and give each thread its own scratch.
  *  - Buffers for packed weights and scratch must be 64-byte aligned.
  *  - Variant (ISA) is chosen once at first use by probing the CPU; env ICK_ISA=scalar|avx2|avx512vnni|neon|
  *    neondot overrides it, and ick_isa_force() too (call it before packing: packed weights are tied to the
@@ -103,6 +103,9 @@ typedef struct ick_conv_desc {
     ick_qtype type;                      /* of input, output and residual */
     int32_t in_zp;                       /* input zero point (also the padding value) */
     int32_t in_stride, out_stride;       /* elements between pixels; 0 = in_c / out_c */
+    int32_t batch;                       /* images per call, stored one after another; 0 means 1. Pixel
+                                          * m = (image * out_h + oy) * out_w + ox: small late layers of a batch
+                                          * run as one GEMM so packed weights are reused across images. */
 } ick_conv_desc;
 
 /* ICK_OK or ICK_ERR_ARG (sizes <= 0, groups not dividing channels, output empty, absurd sizes: any
@@ -117,7 +120,7 @@ size_t ick_conv_packed_size(const ick_conv_desc *d);
 int ick_conv_pack(const ick_conv_desc *d, const int8_t *weights, const int32_t *bias, void *packed);
 /* Bytes of per-call scratch (64-byte aligned) ick_conv_run needs; one per concurrent caller. */
 size_t ick_conv_scratch_size(const ick_conv_desc *d);
-/* Compute output pixels [m_begin, m_end) of one image (pixel p = oy * out_w + ox).
+/* Compute output pixels [m_begin, m_end) of the batch (pixel m = (image * out_h + oy) * out_w + ox).
  * input/output: uint8_t* or int8_t* per d->type. Returns ICK_OK or an error. */
 int ick_conv_run(const ick_conv_desc *d, const void *packed, const ick_requant *rq, const void *input,
                  void *output, int32_t m_begin, int32_t m_end, void *scratch);
