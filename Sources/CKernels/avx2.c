@@ -178,68 +178,79 @@ static void convert_i16__avx2(ick_qtype type, int32_t zp, const void *src, int16
 #define DW_MAX_TAPS 64
 
 AVX2_TARGET
-static inline __m256i load16_i16(ick_qtype type, const uint8_t *p, __m256i zp) {
+static inline __m256i load16_w(ick_qtype type, const uint8_t *p) {
     const __m128i x = _mm_loadu_si128((const __m128i *)p);
-    return _mm256_sub_epi16(type == ICK_U8 ? _mm256_cvtepu8_epi16(x) : _mm256_cvtepi8_epi16(x), zp);
+    return type == ICK_U8 ? _mm256_cvtepu8_epi16(x) : _mm256_cvtepi8_epi16(x);
 }
 
-/* Depthwise: 16 channels at a time, taps taken in pairs so vpmaddwd sums two taps per int32 lane
- * ((a0 - zp) * w0 + (a1 - zp) * w1, exact). Taps outside the input are skipped; an odd tap is paired with
- * zero weights. acc_scratch (out_c int32) serves as that zero weight row. */
+/* Depthwise, 16 channels at a time with taps in pairs: vpmaddwd sums a0 * w0 + a1 * w1 per int32 lane (exact;
+ * |sum| <= 2 * 255 * 128). The zero point leaves the inner loop: taps outside the input read a row of zp
+ * values, so sum((a - zp) * w) = sum(a * w) - zp * sum(w) over all taps, and zp * sum(w) goes into the offset.
+ * Interleaved weight pairs and offsets are prepared once per call in the scratch (ick_conv_scratch_size). */
 AVX2_TARGET
 void ick_dwconv__avx2(const ick_conv_desc *d, const int16_t *w, const int32_t *offset, const ick_requant *rq,
                       const void *input, void *output, int32_t m_begin, int32_t m_end, int32_t *acc_scratch) {
-    if (d->kernel_h * d->kernel_w > DW_MAX_TAPS) {
+    const int32_t taps = d->kernel_h * d->kernel_w;
+    if (taps > DW_MAX_TAPS) {
         dwconv_generic__avx2(d, w, offset, rq, input, output, m_begin, m_end, acc_scratch);
         return;
     }
-    const int32_t C = d->out_c;
+    const int32_t C = d->out_c, C16 = C / 16 * 16, np = (taps + 1) / 2;
     const int32_t is = d->in_stride ? d->in_stride : d->in_c;
     const int32_t os = d->out_stride ? d->out_stride : d->out_c;
     const int32_t rs = rq->residual_stride ? rq->residual_stride : d->out_c;
     const ick_qtype type = d->type;
-    const __m256i zp = _mm256_set1_epi16((int16_t)d->in_zp);
-    const int16_t *zero_w = (const int16_t *)acc_scratch;
-    memset(acc_scratch, 0, (size_t)C * 4);
+    const int32_t zp = d->in_zp;
+    /* scratch: [offsets C int32][zp row C bytes, 64-rounded][weight pairs (C/16) * np * 2 ymm] */
+    int32_t *off2 = acc_scratch;
+    uint8_t *zprow = (uint8_t *)acc_scratch + ICK_ROUND_UP((size_t)C * 4, ICK_ALIGN);
+    __m256i *wpairs = (__m256i *)(zprow + ICK_ROUND_UP((size_t)C, ICK_ALIGN));
+    memset(zprow, (int)(uint8_t)zp, (size_t)C);
+    for (int32_t c = 0; c < C; c++) {
+        uint32_t sw = 0;
+        for (int32_t t = 0; t < taps; t++) sw += (uint32_t)w[(size_t)t * C + c];
+        off2[c] = (int32_t)((uint32_t)offset[c] - (uint32_t)zp * sw);
+    }
+    for (int32_t c0 = 0; c0 < C16; c0 += 16)
+        for (int32_t p = 0; p < np; p++) {
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + (size_t)(2 * p) * C + c0));
+            const __m256i w1 = 2 * p + 1 < taps ? _mm256_loadu_si256((const __m256i *)(w + (size_t)(2 * p + 1) * C + c0))
+                                                : _mm256_setzero_si256();
+            __m256i *dst = wpairs + ((size_t)(c0 / 16) * np + p) * 2;
+            _mm256_store_si256(dst, _mm256_unpacklo_epi16(w0, w1));
+            _mm256_store_si256(dst + 1, _mm256_unpackhi_epi16(w0, w1));
+        }
+    const rq_consts k = rq_setup(rq);
     const uint8_t *tp[DW_MAX_TAPS + 1];
-    const int16_t *tw[DW_MAX_TAPS + 1];
-    int32_t acc[16];
     for (int32_t m = m_begin; m < m_end; m++) {
         int32_t oy, ox;
         const uint8_t *image = ick_conv_image(d, input, m, &oy, &ox);
-        int32_t nt = 0;
-        for (int32_t ky = 0; ky < d->kernel_h; ky++) {
+        for (int32_t ky = 0, t = 0; ky < d->kernel_h; ky++) {
             const int32_t iy = oy * d->stride_h - d->pad_top + ky;
-            if (iy < 0 || iy >= d->in_h) continue;
-            for (int32_t kx = 0; kx < d->kernel_w; kx++) {
+            for (int32_t kx = 0; kx < d->kernel_w; kx++, t++) {
                 const int32_t ix = ox * d->stride_w - d->pad_left + kx;
-                if (ix < 0 || ix >= d->in_w) continue;
-                tp[nt] = image + ((size_t)iy * d->in_w + ix) * is;
-                tw[nt] = w + (size_t)(ky * d->kernel_w + kx) * C;
-                nt++;
+                tp[t] = iy >= 0 && iy < d->in_h && ix >= 0 && ix < d->in_w ? image + ((size_t)iy * d->in_w + ix) * is : zprow;
             }
         }
-        const int32_t nt_even = nt;
-        if (nt & 1) { tp[nt] = tp[0]; tw[nt] = zero_w; nt++; }
+        tp[taps] = zprow; /* partner of an odd last tap, weight 0 */
         const uint8_t *res = rq->residual ? (const uint8_t *)rq->residual + (size_t)m * rs : NULL;
         uint8_t *out = (uint8_t *)output + (size_t)m * os;
-        int32_t c0 = 0;
-        for (; c0 + 16 <= C; c0 += 16) {
+        const __m256i *wb = wpairs;
+        for (int32_t c0 = 0; c0 < C16; c0 += 16, wb += 2 * np) {
             __m256i lo = _mm256_setzero_si256(), hi = lo;
-            for (int32_t t = 0; t < nt; t += 2) {
-                const __m256i x0 = load16_i16(type, tp[t] + c0, zp), x1 = load16_i16(type, tp[t + 1] + c0, zp);
-                const __m256i w0 = _mm256_loadu_si256((const __m256i *)(tw[t] + c0));
-                const __m256i w1 = _mm256_loadu_si256((const __m256i *)(tw[t + 1] + c0));
-                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), _mm256_unpacklo_epi16(w0, w1)));
-                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), _mm256_unpackhi_epi16(w0, w1)));
+            for (int32_t p = 0; p < np; p++) {
+                const __m256i x0 = load16_w(type, tp[2 * p] + c0), x1 = load16_w(type, tp[2 * p + 1] + c0);
+                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), _mm256_load_si256(wb + 2 * p)));
+                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), _mm256_load_si256(wb + 2 * p + 1)));
             }
-            _mm256_storeu_si256((__m256i *)acc, _mm256_permute2x128_si256(lo, hi, 0x20));
-            _mm256_storeu_si256((__m256i *)(acc + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
-            ick_requant_row__avx2(16, acc, offset + c0, rq->mult + c0, rq, type, res ? res + c0 : NULL, out + c0);
+            requant8(&k, _mm256_permute2x128_si256(lo, hi, 0x20), _mm256_loadu_si256((const __m256i *)(off2 + c0)),
+                     _mm256_loadu_ps(rq->mult + c0), type, res ? res + c0 : NULL, out + c0);
+            requant8(&k, _mm256_permute2x128_si256(lo, hi, 0x31), _mm256_loadu_si256((const __m256i *)(off2 + c0 + 8)),
+                     _mm256_loadu_ps(rq->mult + c0 + 8), type, res ? res + c0 + 8 : NULL, out + c0 + 8);
         }
-        for (int32_t c = c0; c < C; c++) {
+        for (int32_t c = C16; c < C; c++) {
             int32_t a = 0;
-            for (int32_t t = 0; t < nt_even; t++) a += (ick_load_q(type, tp[t], (size_t)c) - d->in_zp) * tw[t][c];
+            for (int32_t t = 0; t < taps; t++) a += (ick_load_q(type, tp[t], (size_t)c) - zp) * w[(size_t)t * C + c];
             ick_requant_row__scalar(1, &a, offset + c, rq->mult + c, rq, type, res ? res + c : NULL, out + c);
         }
     }

@@ -71,7 +71,9 @@ static int plan(const ick_variant *v, const ick_conv_desc *d, layout *L) {
         L->panel_bytes = ICK_ROUND_UP((size_t)d->kernel_h * d->kernel_w * d->out_c * 2, ICK_ALIGN);
         L->group_bytes = L->offsets_bytes + L->panel_bytes;
         L->total = sizeof(ick_pack_header) + L->group_bytes;
-        L->scratch = ICK_ROUND_UP((size_t)d->out_c * 4, ICK_ALIGN);
+        /* offsets, a row of zero points, interleaved weight pairs (AVX2 layout, the largest of the variants) */
+        L->scratch = ICK_ROUND_UP((size_t)d->out_c * 4, ICK_ALIGN) + ICK_ROUND_UP((size_t)d->out_c, ICK_ALIGN) +
+                     (size_t)ICK_ROUND_UP(d->out_c, 16) * ((d->kernel_h * d->kernel_w + 1) / 2) * 4;
         return ICK_OK;
     }
     L->kp = ICK_ROUND_UP(L->k, v->kalign);
