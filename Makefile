@@ -8,7 +8,7 @@ DEMO_OUT ?= demo-out
 CONFIG ?= release
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
 
-.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench fuzz clean
+.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels fuzz clean
 
 all: build
 
@@ -41,6 +41,10 @@ test-kernels:
 # systemd units, sysusers, tmpfiles and udev rules under Systemd/.
 test-units:
 	@scripts/verify-units.sh
+
+# Kernel micro-benchmark: GMAC/s and share of the int8 peak, one thread (BENCH_ARGS="--isa scalar --seconds 1").
+bench-kernels:
+	@$(MAKE) --no-print-directory -f Tests/KernelTests/kernels.mk bench
 
 bench: build pyenv
 	"$(BIN)/ichtriage" bench
