@@ -51,10 +51,15 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // Status screen (Cairo + FreeType), framebuffer, GPIO lights and button (libgpiod 1.6).
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        .target(name: "CFramebuffer"),
+        .target(name: "Indicators", dependencies: ["Triage", "CCairo", "CGPIOD", "CFramebuffer"]),
         .executableTarget(
             name: "ichtriage",
             dependencies: [
-                "DICOMIntake", "Inference", "Phantom",
+                "DICOMIntake", "Inference", "Phantom", "Triage", "Indicators",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -64,6 +69,11 @@ let package = Package(
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "DICOMIntake"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance"]),
         .testTarget(name: "TriageTests", dependencies: ["Triage"]),
+        .testTarget(
+            name: "IndicatorsTests",
+            dependencies: ["Indicators", "Triage", "CCairo"],
+            exclude: ["Golden"]  // read from the source tree by path, so ICHTRIAGE_UPDATE_GOLDEN can rewrite them
+        ),
     ],
     cxxLanguageStandard: .cxx17
 )
