@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // The only code that sees DCMTK: C++ behind plain-C headers.
@@ -38,10 +39,15 @@ let package = Package(
             name: "Phantom",
             dependencies: ["CDICOM", "DICOMIntake"]
         ),
+        // Signed model bundles: verification, A/B slots, atomic switch, rollback, receipts.
+        .target(
+            name: "ModelStore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
         .executableTarget(
             name: "ichtriage",
             dependencies: [
-                "DICOMIntake", "Inference", "Phantom",
+                "DICOMIntake", "Inference", "Phantom", "ModelStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -49,6 +55,7 @@ let package = Package(
         .testTarget(name: "DICOMIntakeTests", dependencies: ["DICOMIntake", "CDICOM"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "DICOMIntake"]),
+        .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore"]),
     ],
     cxxLanguageStandard: .cxx17
 )
