@@ -2,9 +2,9 @@
 // The ICH triage appliance. See README.md and docs/ARCHITECTURE.md.
 import PackageDescription
 
-// DCMTK libraries the DICOM shim links (Debian's libdcmtk-dev); zlib to check deflated data.
+// DCMTK libraries the DICOM shim links (Debian's libdcmtk-dev).
 let dcmtkLibraries: [LinkerSetting] = [
-    "dcmnet", "dcmjpls", "dcmjpeg", "dcmimage", "dcmimgle", "dcmdata", "oflog", "ofstd", "z",
+    "dcmnet", "dcmjpls", "dcmjpeg", "dcmimage", "dcmimgle", "dcmdata", "oflog", "ofstd",
 ].map { .linkedLibrary($0) }
 
 let package = Package(
@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // The only code that sees DCMTK: C++ behind plain-C headers.
@@ -42,6 +43,16 @@ let package = Package(
         ),
         // The triage pipeline: preprocessing, detector, Grad-CAM, decision, alert records.
         .target(name: "Triage"),
+        // Status screen (Cairo + FreeType), framebuffer, GPIO lights and button (libgpiod 1.6).
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        .target(name: "CFramebuffer"),
+        .target(name: "Indicators", dependencies: ["Triage", "CCairo", "CGPIOD", "CFramebuffer"]),
+        // Signed model bundles: verification, A/B slots, atomic switch, rollback, receipts.
+        .target(
+            name: "ModelStore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
         // Service plumbing: configuration, systemd notify/watchdog, durable job store.
         .target(
             name: "Appliance",
@@ -51,15 +62,10 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        // Status screen (Cairo + FreeType), framebuffer, GPIO lights and button (libgpiod 1.6).
-        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
-        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
-        .target(name: "CFramebuffer"),
-        .target(name: "Indicators", dependencies: ["Triage", "CCairo", "CGPIOD", "CFramebuffer"]),
         .executableTarget(
             name: "ichtriage",
             dependencies: [
-                "DICOMIntake", "Inference", "Phantom", "Triage", "Indicators",
+                "DICOMIntake", "Inference", "Phantom", "Triage", "Indicators", "ModelStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -74,6 +80,7 @@ let package = Package(
             dependencies: ["Indicators", "Triage", "CCairo"],
             exclude: ["Golden"]  // read from the source tree by path, so ICHTRIAGE_UPDATE_GOLDEN can rewrite them
         ),
+        .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore"]),
     ],
     cxxLanguageStandard: .cxx17
 )
