@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ichtriage", targets: ["ichtriage"]),
+        .executable(name: "ichtriaged", targets: ["ichtriaged"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -57,6 +58,7 @@ let package = Package(
         .target(
             name: "Appliance",
             dependencies: [
+                "DICOMIntake", "Triage", "Indicators",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -68,6 +70,15 @@ let package = Package(
                 "DICOMIntake", "Inference", "Phantom", "Triage", "Indicators", "ModelStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "ichtriaged",
+            dependencies: [
+                "Appliance", "DICOMIntake",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "DICOMIntakeTests", dependencies: ["DICOMIntake", "CDICOM"]),

@@ -24,6 +24,8 @@ public struct Job: Sendable, Equatable {
     public var state: JobState
     public var attempts: Int
     public var enqueuedAt: Date
+    /// What the analysis needs to redo the job after a restart (the series' file paths).
+    public var payload: Data
 }
 
 public struct AlertRow: Sendable, Equatable {
@@ -103,12 +105,16 @@ public final class JobStore: Sendable {
                 t.column("source", .text).notNull()
             }
         }
+        migrator.registerMigration("v2: job payload") { db in
+            try db.alter(table: "job") { t in t.add(column: "payload", .blob).notNull().defaults(to: Data()) }
+        }
         return migrator
     }
 
     // MARK: jobs
 
-    public func enqueue(_ series: SeriesKey, fingerprint: String, at now: Date = Date()) throws -> EnqueueOutcome {
+    public func enqueue(_ series: SeriesKey, fingerprint: String, payload: Data = Data(),
+                        at now: Date = Date()) throws -> EnqueueOutcome {
         try pool.write { db in
             if let row = try Row.fetchOne(
                 db, sql: "SELECT id, fingerprint, state FROM job WHERE studyUID = ? AND seriesUID = ?",
@@ -117,13 +123,13 @@ public final class JobStore: Sendable {
                 if row["fingerprint"] as String == fingerprint { return .duplicate(jobID: id) }
                 let state = JobState(rawValue: row["state"]) ?? .queued
                 try db.execute(
-                    sql: "UPDATE job SET fingerprint = ?, state = 'queued', attempts = 0, updatedAt = ?, lastError = NULL WHERE id = ?",
-                    arguments: [fingerprint, now, id])
+                    sql: "UPDATE job SET fingerprint = ?, payload = ?, state = 'queued', attempts = 0, updatedAt = ?, lastError = NULL WHERE id = ?",
+                    arguments: [fingerprint, payload, now, id])
                 return state == .done ? .changedAfterAlert(jobID: id) : .updated(jobID: id)
             }
             try db.execute(
-                sql: "INSERT INTO job (studyUID, seriesUID, fingerprint, state, attempts, enqueuedAt, updatedAt) VALUES (?, ?, ?, 'queued', 0, ?, ?)",
-                arguments: [series.studyInstanceUID, series.seriesInstanceUID, fingerprint, now, now])
+                sql: "INSERT INTO job (studyUID, seriesUID, fingerprint, payload, state, attempts, enqueuedAt, updatedAt) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?)",
+                arguments: [series.studyInstanceUID, series.seriesInstanceUID, fingerprint, payload, now, now])
             return .queued(jobID: db.lastInsertedRowID)
         }
     }
@@ -229,6 +235,20 @@ public final class JobStore: Sendable {
         }
     }
 
+    /// Acknowledges one series' alert (the button, through the indicator state machine). Records
+    /// nothing when that alert is already acknowledged.
+    @discardableResult
+    public func acknowledge(seriesInstanceUID: String, source: String, at now: Date = Date()) throws -> Bool {
+        try pool.write { db in
+            guard let id = try Int64.fetchOne(
+                db, sql: "SELECT id FROM alert WHERE seriesUID = ? AND acknowledgedAt IS NULL", arguments: [seriesInstanceUID])
+            else { return false }
+            try db.execute(sql: "UPDATE alert SET acknowledgedAt = ?, acknowledgedBy = ? WHERE id = ?", arguments: [now, source, id])
+            try db.execute(sql: "INSERT INTO acknowledgement (alertId, at, source) VALUES (?, ?, ?)", arguments: [id, now, source])
+            return true
+        }
+    }
+
     public func acknowledgementCount() throws -> Int {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM acknowledgement") ?? 0 }
     }
@@ -261,7 +281,8 @@ public final class JobStore: Sendable {
             fingerprint: row["fingerprint"],
             state: JobState(rawValue: row["state"]) ?? .queued,
             attempts: row["attempts"],
-            enqueuedAt: row["enqueuedAt"])
+            enqueuedAt: row["enqueuedAt"],
+            payload: row["payload"] ?? Data())
     }
 
     private static func alert(_ row: Row) -> AlertRow {

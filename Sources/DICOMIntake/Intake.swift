@@ -21,12 +21,19 @@ public struct ScanResult: Sendable {
 public enum DICOMIntake {
     /// Reads every file under `folder` once (no waiting for stability), classifies, assembles.
     public static func scan(folder: String, configuration: IntakeConfiguration = .init()) -> ScanResult {
+        scan(paths: FolderWalk.list(folder, excluding: configuration.quarantineFolder?.path).files.map(\.path),
+             configuration: configuration)
+    }
+
+    /// Reads the given files once, classifies, assembles (the service rebuilds a durable job's
+    /// series from its paths this way after a restart).
+    public static func scan(paths: [String], configuration: IntakeConfiguration = .init()) -> ScanResult {
         let processor = FileProcessor(configuration: configuration)
         var kept: [SliceHeader] = []
         var skipped: [SkippedFile] = []
         var quarantined: [QuarantineRecord] = []
-        for file in FolderWalk.list(folder, excluding: configuration.quarantineFolder?.path).files {
-            switch processor.process(file.path) {
+        for path in paths {
+            switch processor.process(path) {
             case .kept(let h): kept.append(h)
             case .skipped(let s): skipped.append(s)
             case .failed(let s, let record):

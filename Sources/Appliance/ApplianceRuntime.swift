@@ -1,0 +1,78 @@
+import DICOMIntake
+import Foundation
+import Indicators
+import Logging
+import ServiceLifecycle
+
+/// Builds the appliance from its configuration: the same builder serves `ichtriaged` and the
+/// tests, so what is tested is what runs.
+public struct ApplianceRuntime: Sendable {
+    public let configuration: ApplianceConfiguration
+    public let store: JobStore
+    public let status: ApplianceStatus
+    public let notifier: SystemdNotifier
+    public let watchdog: Watchdog
+
+    public init(configuration: ApplianceConfiguration, notifier: SystemdNotifier = SystemdNotifier()) throws {
+        self.configuration = configuration
+        let fm = FileManager.default
+        for folder in [configuration.stateDirectory, configuration.quarantineDirectory, configuration.outboxDirectory,
+                       configuration.stateDirectory + "/alerts"] {
+            do { try fm.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+                throw ApplianceError(.configuration, "cannot create \(folder): \(error.localizedDescription)")
+            }
+        }
+        store = try JobStore(path: configuration.stateDirectory + "/ichtriage.sqlite")
+        status = ApplianceStatus()
+        self.notifier = notifier
+        watchdog = Watchdog(notifier: notifier)
+    }
+
+    public var alertsDirectory: URL { URL(fileURLWithPath: configuration.stateDirectory + "/alerts", isDirectory: true) }
+
+    public var intakeConfiguration: IntakeConfiguration {
+        var intake = IntakeConfiguration()
+        intake.quarantineFolder = URL(fileURLWithPath: configuration.quarantineDirectory)
+        intake.stabilitySeconds = configuration.stableSeconds
+        intake.seriesQuietSeconds = configuration.quietPeriodSeconds
+        intake.rescanSeconds = configuration.rescanSeconds
+        return intake
+    }
+
+    /// The services, in start order (a ServiceGroup stops them in reverse).
+    public func services(analyzer: SeriesAnalyzer, modelDescription: @escaping @Sendable () -> String,
+                         logger: Logger) -> [Service] {
+        var outputs = IndicatorService.Outputs()
+        outputs.framebuffer = configuration.display.framebuffer
+        outputs.png = configuration.display.png
+        outputs.identifiers = configuration.display.identifiers.compactMap(IdentifierField.init(rawValue:))
+        let indicators = IndicatorService(
+            store: store, status: status, outputs: outputs, gpio: gpioConfig, alertsDirectory: alertsDirectory,
+            watchedFolder: configuration.dropFolders.joined(separator: ", "), modelDescription: modelDescription,
+            logger: logger)
+        let analysis = AnalysisService(
+            store: store, analyzer: analyzer, status: status, notifier: notifier, watchdog: watchdog,
+            intake: intakeConfiguration, alertsDirectory: alertsDirectory, logger: logger,
+            onAlert: { indicators.alertRaised($0) })
+        let intake = IntakeService(folders: configuration.dropFolders, intake: intakeConfiguration, store: store,
+                                   status: status, logger: logger)
+        let housekeeping = HousekeepingService(store: store, status: status, configuration: configuration, logger: logger)
+        return [indicators, housekeeping, analysis, intake]
+    }
+
+    var gpioConfig: GPIOConfig? {
+        let g = configuration.gpio
+        guard g.enabled else { return nil }
+        var config = GPIOConfig()
+        config.chip = g.chip
+        func line(_ name: String, _ offset: Int) -> GPIOConfig.Line {
+            GPIOConfig.Line(offset: offset, activeLow: g.activeLow.contains(name))
+        }
+        config.red = line("red", g.red)
+        config.amber = line("amber", g.amber)
+        config.green = line("green", g.green)
+        config.buzzer = line("buzzer", g.buzzer)
+        config.button = line("button", g.button)
+        return config
+    }
+}

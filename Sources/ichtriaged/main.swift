@@ -1,0 +1,84 @@
+import Appliance
+import ArgumentParser
+import DICOMIntake
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The appliance service: intake, analysis, indicators and housekeeping in one ServiceGroup,
+/// under systemd (Type=notify, watchdog from the analysis loop). See docs/service.md.
+@main
+struct ICHTriageDaemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ichtriaged",
+        abstract: "ICH triage appliance service (run by systemd; see ichtriaged.service)."
+    )
+
+    @Option(help: "Configuration file (JSON). Default: \(ApplianceConfiguration.defaultPath), or built-in defaults if it does not exist.")
+    var config: String?
+
+    @Option(help: "Model bundle folder to analyse with (default: the model store's active model).")
+    var model: String?
+
+    @Option(help: "Exit once no job is pending and nothing new arrived for this many seconds (demos and tests).")
+    var exitWhenIdle: Double?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
+        let logger = Logger(label: "ichtriaged")
+
+        let configuration: ApplianceConfiguration
+        do {
+            configuration = try ApplianceConfiguration.load(path: config ?? ApplianceConfiguration.defaultPath,
+                                                            mustExist: config != nil)
+        } catch {
+            logger.critical("configuration refused: \(error)")
+            throw ExitCode(78)  // EX_CONFIG: systemd shows it; Restart=on-failure will not loop fast
+        }
+        let runtime = try ApplianceRuntime(configuration: configuration)
+        let analyzer = DetectorAnalyzer.make(modelFolder: model, configuration: configuration, logger: logger)
+        let services = runtime.services(analyzer: analyzer, modelDescription: { analyzer.modelDescription }, logger: logger)
+        var configured = services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        if let exitWhenIdle {
+            let idle = IdleExit(store: runtime.store, status: runtime.status, idleSeconds: exitWhenIdle,
+                                canAnalyse: analyzer.unavailableReason == nil)
+            configured.append(.init(service: idle, successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: configured,
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        runtime.notifier.ready(status: "watching \(configuration.dropFolders.joined(separator: ", ")); model: \(analyzer.modelDescription)")
+        logger.info("ichtriaged started", metadata: ["dropFolders": "\(configuration.dropFolders)", "model": "\(analyzer.modelDescription)"])
+        try await group.run()
+    }
+}
+
+/// Ends the service group once the appliance has been idle for a while (for `make demo`).
+struct IdleExit: Service {
+    let store: JobStore
+    let status: ApplianceStatus
+    let idleSeconds: Double
+    /// Without a model, queued jobs wait for one: they do not keep the demo running.
+    let canAnalyse: Bool
+
+    func run() async throws {
+        var idleSince = Date()
+        var lastGeneration = -1
+        while !Task.isCancelled {
+            try await Task.sleep(for: .milliseconds(200))
+            let pending = (try? store.pendingJobCount()) ?? 1
+            let busy = status.analysing || (canAnalyse && pending > 0)
+            if busy || status.generation != lastGeneration {
+                idleSince = Date()
+                lastGeneration = status.generation
+            } else if Date().timeIntervalSince(idleSince) >= idleSeconds {
+                return  // configured to shut the whole group down gracefully
+            }
+        }
+    }
+}
