@@ -24,9 +24,9 @@ if [ ! -f "$WORK/s300/.complete" ]; then
   for i in $(seq 0 299); do
     f="$WORK/s300/IM$(printf %03d "$i")"
     cp "${src[$((i % ${#src[@]}))]}" "$f"; chmod u+w "$f"
-    dcmodify -nb -gin -m "(0020,000E)=$series" -m "(0020,0013)=$((i + 1))" \
-      -m "(0020,0032)=-125\\-125\\$i" -m "(0020,0037)=1\\0\\0\\0\\1\\0" \
-      -m "(0018,1120)=0" -m "(0018,0050)=1" -m "(0008,103E)=BENCH 300" "$f" >/dev/null
+    dcmodify -nb -gin -i "(0020,000E)=$series" -i "(0020,0013)=$((i + 1))" \
+      -i "(0020,0032)=-125\\-125\\$i" -i "(0020,0037)=1\\0\\0\\0\\1\\0" \
+      -i "(0018,1120)=0" -i "(0018,0050)=1" -i "(0008,103E)=BENCH 300" "$f" >/dev/null
   done
   touch "$WORK/s300/.complete"
 fi
@@ -41,8 +41,10 @@ best() {  # best wall time (s) of RUNS runs of the command
   echo "$b"
 }
 
-echo "intake throughput ($(uname -m), $(nproc) cores, $("$BIN" --help >/dev/null && echo release build), best of $RUNS)"
+echo "intake throughput ($(uname -m), $(nproc) cores, load average $(cut -d" " -f1 /proc/loadavg), best of $RUNS runs)"
 printf '%-22s %7s %12s %12s %14s %14s\n' dataset slices "scan s" "slices/s" "scan+HU s" "slices/s"
+mkdir -p "$WORK/empty"
+printf '%-22s %7s %12.3f   (process start + DCMTK init, included in the rows below)\n' empty 0 "$(best "$BIN" scan --json "$WORK/empty")"
 for d in "$DATA/ge-hispeed-human" "$WORK/s300"; do
   n=$("$BIN" scan --json "$d" | python3 -c "import json,sys; print(sum(s['slices'] for s in json.load(sys.stdin)['series']))")
   a=$(best "$BIN" scan --json "$d")
