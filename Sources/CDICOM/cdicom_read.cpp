@@ -458,29 +458,35 @@ bool supported_syntax(const std::string &uid) {
     return false;
 }
 
+// A whole number that fits the attribute (converting anything else to uint32_t would be undefined).
+bool small_count(double v) { return v >= 0 && v <= 65535 && v == std::floor(v); }
+
 cdicom_status image_info(const cdicom_file *f, cdicom_image_info &info, char *message, size_t cap) {
     std::memset(&info, 0, sizeof info);
     double rows, cols, v;
     cdicom_status s;
     if ((s = required_count(f, CDICOM_ROWS, "Rows", rows, message, cap)) != CDICOM_OK) return s;
     if ((s = required_count(f, CDICOM_COLUMNS, "Columns", cols, message, cap)) != CDICOM_OK) return s;
-    if (rows < 1 || cols < 1 || rows > 65535 || cols > 65535)
+    if (!small_count(rows) || !small_count(cols) || rows < 1 || cols < 1)
         return fail(message, cap, CDICOM_ERR_BAD_VALUE, "Rows/Columns out of range");
     info.rows = uint32_t(rows);
     info.columns = uint32_t(cols);
     if ((s = required_count(f, CDICOM_BITS_ALLOCATED, "BitsAllocated", v, message, cap)) != CDICOM_OK) return s;
+    if (!small_count(v)) return fail(message, cap, CDICOM_ERR_BAD_VALUE, "BitsAllocated out of range");
     info.bits_allocated = uint32_t(v);
     if ((s = optional_number(f, CDICOM_BITS_STORED, "BitsStored", info.bits_allocated, v, message, cap)) != CDICOM_OK) return s;
+    if (!small_count(v)) return fail(message, cap, CDICOM_ERR_BAD_VALUE, "BitsStored out of range");
     info.bits_stored = uint32_t(v);
     if ((s = optional_number(f, CDICOM_HIGH_BIT, "HighBit", info.bits_stored - 1.0, v, message, cap)) != CDICOM_OK) return s;
+    if (!small_count(v)) return fail(message, cap, CDICOM_ERR_BAD_VALUE, "HighBit out of range");
     info.high_bit = uint32_t(v);
     if ((s = optional_number(f, CDICOM_PIXEL_REPRESENTATION, "PixelRepresentation", 0, v, message, cap)) != CDICOM_OK) return s;
     info.pixel_representation = v != 0 ? 1 : 0;
     if ((s = optional_number(f, CDICOM_SAMPLES_PER_PIXEL, "SamplesPerPixel", 1, v, message, cap)) != CDICOM_OK) return s;
-    if (v < 1 || v > 4) return fail(message, cap, CDICOM_ERR_BAD_VALUE, "SamplesPerPixel out of range");
+    if (!small_count(v) || v < 1 || v > 4) return fail(message, cap, CDICOM_ERR_BAD_VALUE, "SamplesPerPixel out of range");
     info.samples_per_pixel = uint32_t(v);
     if ((s = optional_number(f, CDICOM_NUMBER_OF_FRAMES, "NumberOfFrames", 1, v, message, cap)) != CDICOM_OK) return s;
-    if (v < 1 || v > 1e6) return fail(message, cap, CDICOM_ERR_BAD_VALUE, "NumberOfFrames out of range");
+    if (!(v >= 1 && v <= 1e6 && v == std::floor(v))) return fail(message, cap, CDICOM_ERR_BAD_VALUE, "NumberOfFrames out of range");
     info.number_of_frames = uint32_t(v);
     const double pixels = double(info.rows) * info.columns * info.samples_per_pixel * info.number_of_frames;
     if (pixels > double(f->limits.max_pixels))

@@ -130,7 +130,9 @@ private struct WatchLoop {
             }
             let now = Date()
             let unstable = files.values.contains { !$0.processed }
-            if needRescan || unstable || now.timeIntervalSince(lastRescan) >= config.rescanSeconds {
+            let sinceRescan = now.timeIntervalSince(lastRescan)
+            // Events come in bursts while files are copied: walk the folder at most 4 times a second.
+            if ((needRescan || unstable) && sinceRescan >= 0.25) || sinceRescan >= config.rescanSeconds {
                 rescan(now: now)
                 needRescan = false
             }

@@ -19,7 +19,7 @@ build: $(BIN)
 
 $(BIN): Tests/Fuzz/fuzz_read.cpp $(SRC)/cdicom_read.cpp $(SRC)/cdicom_private.h $(SRC)/include/cdicom.h
 	@mkdir -p $(OUT)
-	$(CLANGXX) -std=c++17 -g -O1 -fuse-ld=lld -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	$(CLANGXX) -std=c++17 -g -O1 -fuse-ld=lld -fsanitize=fuzzer,address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow \
 	  -I$(SRC)/include -I$(SRC) Tests/Fuzz/fuzz_read.cpp $(SRC)/cdicom_read.cpp $(DCMTK_LIBS) -o $@
 
 run: build
