@@ -154,9 +154,9 @@ public final class GPIODLineDriver: LineDriver {
         while result == 1 {
             var event = gpiod_line_event()
             guard gpiod_line_event_read(button, &event) == 0 else { break }
-            // The level after the edge, read back logically (active-low honoured by libgpiod).
-            let value = gpiod_line_get_value(button)
-            edges.append(value >= 0 ? value == 1 : event.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE))
+            // For both-edge requests the kernel reports the logical level after the edge (active-low
+            // honoured), so a rising edge means "pressed".
+            edges.append(event.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE))
             var zero = timespec(tv_sec: 0, tv_nsec: 0)
             result = gpiod_line_event_wait(button, &zero)
         }
