@@ -129,6 +129,7 @@ struct ScreenLayout {
             return ("CRITICAL — NOT ACKNOWLEDGED", "NOT ACKNOWLEDGED", TierStyle.critical.textColour)
         }
         if state.health.fault != nil { return ("FAULT", "FAULT", .amber) }
+        if alerts.first?.record.tier == .critical { return ("CRITICAL acknowledged", "Acknowledged", TierStyle.critical.textColour) }
         if state.analysing { return ("Analysing…", "Analysing…", .amber) }
         return ("Ready", "Ready", Colour(0x66BB6A))
     }
@@ -157,7 +158,7 @@ struct ScreenLayout {
             if let total = h.diskTotalBytes, total > 0 { disk += " of " + text.bytes(total) }
             parts.append(disk)
         }
-        let model = state.alerts.first.map { "model \($0.record.model.name) \($0.record.model.version): " } ?? "model: "
+        let model = h.model.map { "model \($0.name) \($0.version): " } ?? "model: "
         parts.append(model + h.modelStatus)
         let maxWidth = Double(size.width) - 2 * margin
         let single = parts.joined(separator: " · ")

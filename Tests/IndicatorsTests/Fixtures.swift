@@ -24,7 +24,8 @@ enum Fixtures {
 
     static func health(fault: Fault? = nil) -> HealthStatus {
         HealthStatus(watchedFolder: "/srv/ichtriage/drop", lastSeriesSeen: date("2026-11-29T14:06:12Z"),
-                     diskFreeBytes: 41_200_000_000, diskTotalBytes: 64_000_000_000, modelStatus: "ready", fault: fault)
+                     diskFreeBytes: 41_200_000_000, diskTotalBytes: 64_000_000_000, model: .init(name: "ich-det", version: "1.0.0"), modelStatus: "ready",
+                     fault: fault)
     }
 
     static func criticalAlert() throws -> ScreenAlert {
