@@ -95,8 +95,8 @@ struct ScreenLayout {
         let rowHeight = 8 * u
         var cardRect = body
         if !others.isEmpty {
-            // Rows for the other alerts take at most a quarter (landscape) or a third (portrait).
-            let share = portrait ? 0.34 : 0.26
+            // Rows for the other alerts take at most 30% (landscape) or a third (portrait) of the body.
+            let share = portrait ? 0.34 : 0.3
             let rows = max(1, min(others.count, Int((body.h * share) / rowHeight)))
             let list: Rect
             (list, cardRect) = body.sliceBottom(Double(rows) * rowHeight + u)
