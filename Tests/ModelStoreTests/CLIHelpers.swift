@@ -1,0 +1,41 @@
+import Foundation
+import XCTest
+
+/// The `ichtriage` executable built beside the tests (or ICHTRIAGE_BIN).
+func ichtriageBinary() throws -> URL {
+    if let env = ProcessInfo.processInfo.environment["ICHTRIAGE_BIN"] { return URL(fileURLWithPath: env) }
+    var dir = Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent()
+    #if os(macOS)
+    if dir.lastPathComponent != "debug" && dir.lastPathComponent != "release" { dir = dir.deletingLastPathComponent() }
+    #endif
+    let bin = dir.appendingPathComponent("ichtriage")
+    guard FileManager.default.isExecutableFile(atPath: bin.path) else {
+        XCTFail("ichtriage executable not found at \(bin.path); `swift build` it or set ICHTRIAGE_BIN")
+        throw CocoaError(.fileNoSuchFile)
+    }
+    return bin
+}
+
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var json: [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any]
+    }
+}
+
+/// Runs `ichtriage` with arguments and waits for it.
+func runCLI(_ args: [String]) throws -> CommandResult {
+    let p = Process()
+    p.executableURL = try ichtriageBinary()
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
