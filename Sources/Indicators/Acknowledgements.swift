@@ -50,7 +50,7 @@ public final class JSONLinesAcknowledgementStore: AcknowledgementStore {
         } catch {
             throw IndicatorsError(.acknowledgementStore, "cannot create state directory \(directory.path): \(error.localizedDescription)")
         }
-        let fd = open(file.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        let fd = open(file.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)  // read: to check the last byte
         guard fd >= 0 else {
             throw IndicatorsError(.acknowledgementStore, "cannot open \(file.path) for appending: \(String(cString: strerror(errno)))")
         }

@@ -112,7 +112,7 @@ public final class LinuxFramebuffer {
     public let path: String
     public let geometry: FramebufferGeometry
     private let fd: Int32
-    private var lastFrame: Frame?
+    private var gate = FrameChangeGate()
 
     public init(path: String) throws {
         self.path = path
@@ -153,12 +153,22 @@ public final class LinuxFramebuffer {
     /// Writes `frame` unless it equals the last frame written. Returns whether it wrote.
     @discardableResult
     public func show(_ frame: Frame) throws -> Bool {
-        if frame == lastFrame { return false }
+        guard gate.isNew(frame) else { return false }
         let bytes = try geometry.encode(frame)
         try RawFramebufferFile.writeAll(bytes, fd: fd, at: geometry.visibleOffset, what: path)
-        lastFrame = frame
+        gate.drawn(frame)
         return true
     }
+}
+
+/// Remembers the last frame drawn, so outputs redraw only when a frame changed (the screen is
+/// re-rendered every few seconds for the clock, but most renders are identical).
+public struct FrameChangeGate: Sendable {
+    private var last: Frame?
+    public init() {}
+    public func isNew(_ frame: Frame) -> Bool { frame != last }
+    /// Call after a successful draw; a failed draw is retried with the next frame.
+    public mutating func drawn(_ frame: Frame) { last = frame }
 }
 
 /// The raw-file mode: the bytes a framebuffer with `geometry` would hold, written to a file.

@@ -26,6 +26,21 @@ public struct GPIOConfig: Sendable, Equatable {
     public var consumer = "ichtriage"
 
     public init() {}
+
+    /// Rejects a configuration that uses one line twice or a negative offset.
+    public func validate() throws {
+        var seen: [Int: String] = [:]
+        let wanted: [(String, Line?)] = [("red", red), ("amber", amber), ("green", green), ("buzzer", buzzer), ("button", button)]
+        for case let (name, line?) in wanted {
+            guard line.offset >= 0 else {
+                throw IndicatorsError(.invalidArgument, "GPIO line offset \(line.offset) for the \(name) is negative")
+            }
+            if let other = seen[line.offset] {
+                throw IndicatorsError(.invalidArgument, "GPIO line \(line.offset) is configured for both the \(other) and the \(name)")
+            }
+            seen[line.offset] = name
+        }
+    }
 }
 
 /// The libgpiod 1.6 backend: outputs requested with the consumer label and per-line active-low,
@@ -41,20 +56,12 @@ public final class GPIODLineDriver: LineDriver {
     public init(config: GPIOConfig) throws {
         self.config = config
         chipName = config.chip
+        try config.validate()
         guard let chip = config.chip.contains("/") ? gpiod_chip_open(config.chip) : gpiod_chip_open_by_name(config.chip) else {
             throw GPIODLineDriver.chipError(config.chip, errno: errno)
         }
         self.chip = chip
         do {
-            var seen: [Int: String] = [:]
-            let wanted: [(String, GPIOConfig.Line?)] = [("red", config.red), ("amber", config.amber), ("green", config.green),
-                                                        ("buzzer", config.buzzer), ("button", config.button)]
-            for case let (name, line?) in wanted {
-                if let other = seen[line.offset] {
-                    throw IndicatorsError(.invalidArgument, "GPIO line \(line.offset) is configured for both \(other) and \(name)")
-                }
-                seen[line.offset] = name
-            }
             for (name, line) in [("red", config.red), ("amber", config.amber), ("green", config.green)] + (config.buzzer.map { [("buzzer", $0)] } ?? []) {
                 let handle = try self.line(line, name: name)
                 let flags = line.activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
@@ -147,9 +154,9 @@ public final class GPIODLineDriver: LineDriver {
         while result == 1 {
             var event = gpiod_line_event()
             guard gpiod_line_event_read(button, &event) == 0 else { break }
-            // The level after the edge, read back logically (active-low honoured by libgpiod).
-            let value = gpiod_line_get_value(button)
-            edges.append(value >= 0 ? value == 1 : event.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE))
+            // For both-edge requests the kernel reports the logical level after the edge (active-low
+            // honoured), so a rising edge means "pressed".
+            edges.append(event.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE))
             var zero = timespec(tv_sec: 0, tv_nsec: 0)
             result = gpiod_line_event_wait(button, &zero)
         }

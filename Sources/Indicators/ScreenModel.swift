@@ -75,18 +75,21 @@ public struct HealthStatus: Equatable, Sendable {
     public var lastSeriesSeen: Date?
     public var diskFreeBytes: Int64?
     public var diskTotalBytes: Int64?
+    /// The installed model (nil when there is none).
+    public var model: AlertRecord.Model?
     /// e.g. "ready", "self-test failed".
     public var modelStatus: String
     public var fault: Fault?
 
     public init(
         watchedFolder: String, lastSeriesSeen: Date? = nil, diskFreeBytes: Int64? = nil,
-        diskTotalBytes: Int64? = nil, modelStatus: String = "ready", fault: Fault? = nil
+        diskTotalBytes: Int64? = nil, model: AlertRecord.Model? = nil, modelStatus: String = "ready", fault: Fault? = nil
     ) {
         self.watchedFolder = watchedFolder
         self.lastSeriesSeen = lastSeriesSeen
         self.diskFreeBytes = diskFreeBytes
         self.diskTotalBytes = diskTotalBytes
+        self.model = model
         self.modelStatus = modelStatus
         self.fault = fault
     }

@@ -77,7 +77,7 @@ struct ScreenLayout {
 
         if let fault = state.health.fault {
             let banner: Rect
-            (banner, rest) = rest.sliceTop(12 * u)
+            (banner, rest) = rest.sliceTop(14 * u)
             drawFault(banner, fault: fault)
         }
 
@@ -95,8 +95,8 @@ struct ScreenLayout {
         let rowHeight = 8 * u
         var cardRect = body
         if !others.isEmpty {
-            // Rows for the other alerts take at most a quarter (landscape) or a third (portrait).
-            let share = portrait ? 0.34 : 0.26
+            // Rows for the other alerts take at most 30% (landscape) or a third (portrait) of the body.
+            let share = portrait ? 0.34 : 0.3
             let rows = max(1, min(others.count, Int((body.h * share) / rowHeight)))
             let list: Rect
             (list, cardRect) = body.sliceBottom(Double(rows) * rowHeight + u)
@@ -129,18 +129,19 @@ struct ScreenLayout {
             return ("CRITICAL — NOT ACKNOWLEDGED", "NOT ACKNOWLEDGED", TierStyle.critical.textColour)
         }
         if state.health.fault != nil { return ("FAULT", "FAULT", .amber) }
+        if alerts.first?.record.tier == .critical { return ("CRITICAL acknowledged", "Acknowledged", TierStyle.critical.textColour) }
         if state.analysing { return ("Analysing…", "Analysing…", .amber) }
         return ("Ready", "Ready", Colour(0x66BB6A))
     }
 
     private func drawFault(_ r: Rect, fault: Fault) {
         canvas.fill(r, .amber)
-        canvas.stripes(Rect(x: r.x, y: r.y, w: r.w, h: 1.5 * u), .dark, period: 3 * u)
-        canvas.stripes(Rect(x: r.x, y: r.maxY - 1.5 * u, w: r.w, h: 1.5 * u), .dark, period: 3 * u)
-        canvas.text("FAULT: " + fault.message, x: r.x + margin, baseline: r.y + r.h * 0.5 + 1.2 * u,
+        canvas.stripes(Rect(x: r.x, y: r.y, w: r.w, h: 1.2 * u), .dark, period: 3 * u)
+        canvas.stripes(Rect(x: r.x, y: r.maxY - 1.2 * u, w: r.w, h: 1.2 * u), .dark, period: 3 * u)
+        canvas.text("FAULT: " + fault.message, x: r.x + margin, baseline: r.y + 6.6 * u,
                     size: 4.5 * u, colour: .dark, bold: true, maxWidth: r.w - 2 * margin, minScale: 0.5)
         canvas.text("No new alerts can be raised until this is fixed", x: r.x + margin,
-                    baseline: r.y + r.h * 0.5 + 4.4 * u, size: 2.6 * u, colour: .dark, maxWidth: r.w - 2 * margin)
+                    baseline: r.y + 11.0 * u, size: 2.8 * u, colour: .dark, maxWidth: r.w - 2 * margin)
     }
 
     /// The health facts, joined into as few lines as fit the panel (at most two).
@@ -157,7 +158,7 @@ struct ScreenLayout {
             if let total = h.diskTotalBytes, total > 0 { disk += " of " + text.bytes(total) }
             parts.append(disk)
         }
-        let model = state.alerts.first.map { "model \($0.record.model.name) \($0.record.model.version): " } ?? "model: "
+        let model = h.model.map { "model \($0.name) \($0.version): " } ?? "model: "
         parts.append(model + h.modelStatus)
         let maxWidth = Double(size.width) - 2 * margin
         let single = parts.joined(separator: " · ")
@@ -187,7 +188,8 @@ struct ScreenLayout {
         let colour = state.health.fault == nil ? Colour(0x66BB6A) : Colour.amber
         canvas.text(state.health.fault == nil ? "No alerts" : "Not ready", x: r.x + r.w / 2, baseline: r.y + r.h * 0.48,
                     size: 10 * u, colour: colour, bold: true, maxWidth: r.w - 2 * margin, align: .centre)
-        let sub = state.analysing ? "Analysing a series…" : "Waiting for the next head CT series"
+        let sub = state.health.fault != nil ? "Alerts are paused until the fault above is fixed"
+            : state.analysing ? "Analysing a series…" : "Waiting for the next head CT series"
         canvas.text(sub, x: r.x + r.w / 2, baseline: r.y + r.h * 0.48 + 8 * u, size: 4 * u, colour: .secondary,
                     maxWidth: r.w - 2 * margin, align: .centre)
     }
@@ -198,7 +200,9 @@ struct ScreenLayout {
         let style = TierStyle(alert.record.tier)
         canvas.fill(r, .card, radius: 1.5 * u)
         // Tier band: the biggest text on screen, readable from two metres.
-        let (band, body) = r.sliceTop(min(r.h * 0.42, 24 * u))
+        // Landscape keeps about 46u for the details below the band; portrait has room to spare.
+        let bandHeight = portrait ? min(r.h * 0.42, 24 * u) : min(24 * u, max(14 * u, r.h - 46 * u))
+        let (band, body) = r.sliceTop(bandHeight)
         canvas.fill(band, style.colour, radius: 1.5 * u)
         let tierSize = band.h * 0.62
         let inner = band.w - 2 * margin
@@ -228,7 +232,9 @@ struct ScreenLayout {
     }
 
     private func acknowledgementText(_ alert: ScreenAlert) -> (String, Bool) {
-        guard alert.record.tier == .critical else { return (text.elapsed(from: alert.record.completionTime, to: state.now), false) }
+        guard alert.record.tier == .critical else {
+            return ("analysed " + text.elapsed(from: alert.record.completionTime, to: state.now), false)
+        }
         if let at = alert.acknowledgedAt {
             return ("Acknowledged " + text.clock(at, zone: config.timeZone), false)
         }
@@ -268,8 +274,10 @@ struct ScreenLayout {
                 y += 4.6 * unit
             }
         }
+        // Landscape: at the foot of the column, level with the thumbnail caption; portrait: under the bars.
+        let modelBaseline = portrait ? min(r.maxY - 0.6 * unit, y + 5 * unit) : r.maxY - 0.6 * unit
         canvas.text("Model \(record.model.name) \(record.model.version) · NOT FOR DIAGNOSTIC USE", x: r.x,
-                    baseline: r.maxY - 0.6 * unit, size: 2.7 * unit, colour: .secondary, maxWidth: r.w)
+                    baseline: modelBaseline, size: 2.7 * unit, colour: .secondary, maxWidth: r.w)
     }
 
     private func drawProbability(_ row: Rect, label: HemorrhageLabel, value: Double?, style: TierStyle) {

@@ -38,7 +38,7 @@ struct AckCommand: ParsableCommand {
         let target: AlertRecord?
         if let series {
             guard let match = pending.first(where: { $0.seriesInstanceUID == series }) else {
-                throw ValidationError("series \(series) is not an unacknowledged CRITICAL alert in \(recordFolder.path)")
+                throw IndicatorsError(.invalidArgument, "series \(series) is not an unacknowledged CRITICAL alert in \(recordFolder.path)")
             }
             target = match
         } else {

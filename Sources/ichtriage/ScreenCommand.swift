@@ -70,7 +70,9 @@ struct ScreenCommand: ParsableCommand {
         var config = ScreenConfig()
         config.identifiers = identifiers.split(separator: ",").compactMap { IdentifierField(rawValue: String($0)) }
         if let timeZone { config.timeZone = TimeZone(identifier: timeZone)! }
-        var health = HealthStatus(watchedFolder: watched, modelStatus: modelStatus)
+        // The model of the newest record stands for the installed one until the model store reports it.
+        let newest = loaded.max { $0.record.completionTime < $1.record.completionTime }
+        var health = HealthStatus(watchedFolder: watched, model: newest?.record.model, modelStatus: modelStatus)
         health.lastSeriesSeen = lastSeries.flatMap(AlertTimestamp.parse) ?? loaded.map(\.record.arrivalTime).max()
         if let diskFreeBytes {
             health.diskFreeBytes = diskFreeBytes
