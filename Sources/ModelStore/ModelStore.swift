@@ -221,6 +221,7 @@ public final class ModelStore: @unchecked Sendable {
 
     private func installLocked(_ source: URL, _ receipt: inout Receipt) throws {
         cleanStaging()
+        defer { cleanStaging() }  // a refused bundle leaves nothing behind
         let incoming = stagingURL.appendingPathComponent("incoming")
         try BundleFiles.stage(source, into: incoming, limits: configuration.limits)
         let bundle = try BundleVerifier.verify(directory: incoming, keys: try keys(), limits: configuration.limits)
@@ -236,7 +237,6 @@ public final class ModelStore: @unchecked Sendable {
             if before.active.manifestSHA256 == bundle.manifestSHA256 {
                 receipt.result = "already-active"
                 receipt.reason = "this exact bundle is already the active model"
-                cleanStaging()
                 return
             }
             try checkVersionPolicy(bundle: m, active: before.active)
@@ -278,7 +278,6 @@ public final class ModelStore: @unchecked Sendable {
         }
         receipt.result = "installed"
         receipt.bundle?.slot = target
-        cleanStaging()
     }
 
     private func checkVersionPolicy(bundle m: BundleManifest, active: ActivePointer.SlotRef) throws {

@@ -13,7 +13,7 @@ final class PowerCutTests: XCTestCase {
         let keys = TestKeys(ws)
         let factory = BundleFactory(workspace: ws)
         // Large enough that copying, hashing and fsyncing take a while (kills land inside).
-        let padding = 6 << 20
+        let padding = 3 << 20
         let bundleA = try factory.bundle(version: "1.0.0", key: keys.trustedOld, downgrade: true, paddingBytes: padding)
         let bundleB = try factory.bundle(version: "1.1.0", key: keys.trustedOld, paddingBytes: padding + 4096)
         let shaA = try BundleFiles.verifyCopy(of: bundleA, keys: keys.trusted).model.manifestSHA256
@@ -51,7 +51,7 @@ final class PowerCutTests: XCTestCase {
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
-            usleep(UInt32(Double.random(in: 0...(1.1 * duration), using: &rng) * 1_000_000))
+            usleep(UInt32(Double.random(in: 0...(0.95 * duration), using: &rng) * 1_000_000))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
             if p.terminationReason == .exit {
