@@ -121,6 +121,9 @@ public final class ModelStore: @unchecked Sendable {
             guard let pointer = try readPointer() else {
                 throw ModelStoreError(.noActiveModel, "no model installed")
             }
+            if let why = pointer.outOfService {
+                throw ModelStoreError(.noActiveModel, "model \(pointer.active.modelName) \(pointer.active.modelVersion) was taken out of service: \(why)")
+            }
             let slot = pointer.active.slot
             guard let lock = try FileLock(slotLockURL(slot), exclusive: false, blocking: true) else { continue }
             // The pointer may have moved while we waited for the lock: start again then.
@@ -163,7 +166,9 @@ public final class ModelStore: @unchecked Sendable {
         }
         if let pointer {
             let a = st.slots.first { $0.slot == pointer.active.slot }
-            if let m = a?.model, m.manifestSHA256 == pointer.active.manifestSHA256 {
+            if let why = pointer.outOfService {
+                st.fault = "model \(pointer.active.modelName) \(pointer.active.modelVersion) was taken out of service: \(why)"
+            } else if let m = a?.model, m.manifestSHA256 == pointer.active.manifestSHA256 {
                 st.activeModel = m
             } else {
                 st.fault = "active model \(pointer.active.modelName) \(pointer.active.modelVersion) (slot \(pointer.active.slot)) does not verify: \(a?.problem ?? "slot holds a different bundle")"
@@ -234,12 +239,15 @@ public final class ModelStore: @unchecked Sendable {
         }
         let before = try? readPointer()
         if let before {
-            if before.active.manifestSHA256 == bundle.manifestSHA256 {
+            let same = before.active.manifestSHA256 == bundle.manifestSHA256
+            if same && before.outOfService == nil {
                 receipt.result = "already-active"
                 receipt.reason = "this exact bundle is already the active model"
                 return
             }
-            try checkVersionPolicy(bundle: m, active: before.active)
+            // Re-installing the very bundle that was taken out of service is allowed (it goes on
+            // probation again); anything else obeys the version policy.
+            if !same { try checkVersionPolicy(bundle: m, active: before.active) }
         }
 
         let selfTest = selfTester.selfTest(bundle.selfTestRequest)
@@ -303,14 +311,22 @@ public final class ModelStore: @unchecked Sendable {
 
     // MARK: rollback and probation
 
-    /// Switches back to the previous model after verifying it again. `automatic` rollbacks
-    /// (probation failures) forget the failed model as a rollback target.
-    public func rollback(reason: String = "rolled back by an engineer", automatic: Bool = false) -> StoreActionResult {
-        var receipt = Receipt(action: automatic ? "automatic-rollback" : "rollback", time: timestamp(), source: nil,
+    /// Why an automatic rollback happens: a model that misbehaved on probation is taken out of
+    /// service when there is nothing to go back to; a slot that merely failed verification at
+    /// start is not (the cause may be outside the store, e.g. an unreadable keys folder).
+    enum RollbackKind { case manual, probationFailure, verificationFallback }
+
+    /// Switches back to the previous model after verifying it again (`model rollback`).
+    public func rollback(reason: String = "rolled back by an engineer") -> StoreActionResult {
+        rollback(reason: reason, kind: .manual)
+    }
+
+    func rollback(reason: String, kind: RollbackKind) -> StoreActionResult {
+        var receipt = Receipt(action: kind == .manual ? "rollback" : "automatic-rollback", time: timestamp(), source: nil,
                               result: "failed", reason: reason, applianceVersion: configuration.applianceVersion)
         var failure: ModelStoreError?
         do {
-            try rollbackSwitch(reason: reason, automatic: automatic, &receipt)
+            try rollbackSwitch(kind: kind, &receipt)
             receipt.result = "rolled-back"
         } catch {
             let e = error as? ModelStoreError ?? ModelStoreError(.io, "\(error)")
@@ -323,16 +339,23 @@ public final class ModelStore: @unchecked Sendable {
         return StoreActionResult(receipt: receipt, stickReceipt: nil, error: failure)
     }
 
-    private func rollbackSwitch(reason: String, automatic: Bool, _ receipt: inout Receipt) throws {
+    private func rollbackSwitch(kind: RollbackKind, _ receipt: inout Receipt) throws {
         guard let pointer = try readPointer() else { throw ModelStoreError(.noActiveModel, "no model installed") }
         receipt.bundle = ModelSummary(pointer.active)
-        guard let prev = pointer.previous else {
-            if automatic {
-                // Nothing to go back to: take the failing model out of service (fault state).
-                try withPointerLock { if try readPointer() == pointer { try writePointer(nil) } }
-                throw ModelStoreError(.noPreviousModel, "no previous model; the failing model was taken out of service")
+        func takeOutOfService(_ why: String) throws {
+            guard kind == .probationFailure else { return }
+            try withPointerLock {
+                guard var p = try readPointer(), p == pointer else { return }
+                p.outOfService = why
+                p.probation = nil
+                try writePointer(p)
             }
-            throw ModelStoreError(.noPreviousModel, "there is no previous model to roll back to")
+        }
+        guard let prev = pointer.previous else {
+            try takeOutOfService(receipt.reason ?? "failed on probation")
+            throw ModelStoreError(.noPreviousModel, kind == .probationFailure
+                                  ? "no previous model; the failing model was taken out of service"
+                                  : "there is no previous model to roll back to")
         }
         guard let lock = try FileLock(slotLockURL(prev.slot), exclusive: false, blocking: false) else {
             throw ModelStoreError(.slotBusy, "slot \(prev.slot) is being written by an install")
@@ -342,13 +365,13 @@ public final class ModelStore: @unchecked Sendable {
             _ = try BundleVerifier.verify(directory: slotURL(prev.slot), keys: try keys(), limits: configuration.limits,
                                           expectedManifestSHA256: prev.manifestSHA256)
         } catch {
-            if automatic { try withPointerLock { if try readPointer() == pointer { try writePointer(nil) } } }
+            try takeOutOfService(receipt.reason ?? "failed on probation")
             throw ModelStoreError(.noPreviousModel, "previous model \(prev.modelName) \(prev.modelVersion) no longer verifies: \(error)")
         }
         try withPointerLock {
             guard try readPointer() == pointer else { throw ModelStoreError(.io, "the store changed during the rollback; try again") }
             try writePointer(ActivePointer(active: prev, switchedAt: timestamp(),
-                                           previous: automatic ? nil : pointer.active, probation: nil))
+                                           previous: kind == .manual ? pointer.active : nil, probation: nil))
         }
     }
 
@@ -379,7 +402,7 @@ public final class ModelStore: @unchecked Sendable {
             return .none
         }
         if let rollbackReason {
-            return .rolledBack(rollback(reason: rollbackReason, automatic: true).receipt)
+            return .rolledBack(rollback(reason: rollbackReason, kind: .probationFailure).receipt)
         }
         // A damaged active slot (bit rot, a tampered disk) is found here, at start; if the
         // previous model still verifies, the appliance goes back to it instead of a fault.
@@ -387,7 +410,7 @@ public final class ModelStore: @unchecked Sendable {
             try openActive().release()
         } catch let e as ModelStoreError where e.code == .noActiveModel {
             if (try? readPointer())??.previous != nil {
-                return .rolledBack(rollback(reason: e.message, automatic: true).receipt)
+                return .rolledBack(rollback(reason: e.message, kind: .verificationFallback).receipt)
             }
         } catch {}
         return .none
@@ -431,7 +454,7 @@ public final class ModelStore: @unchecked Sendable {
             try writePointer(p)
         }
         if let failedModel {
-            return .rolledBack(rollback(reason: "model \(failedModel) failed an analysis on probation", automatic: true).receipt)
+            return .rolledBack(rollback(reason: "model \(failedModel) failed an analysis on probation", kind: .probationFailure).receipt)
         }
         return event
     }
@@ -440,7 +463,7 @@ public final class ModelStore: @unchecked Sendable {
 
     private func fillCurrentModels(_ receipt: inout Receipt) {
         let pointer = try? readPointer()
-        receipt.activeModel = pointer.map { ModelSummary($0.active) }
+        receipt.activeModel = pointer.flatMap { $0.outOfService == nil ? ModelSummary($0.active) : nil }
         receipt.previousModel = pointer?.previous.map { ModelSummary($0) }
     }
 

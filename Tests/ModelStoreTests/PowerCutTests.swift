@@ -51,7 +51,7 @@ final class PowerCutTests: XCTestCase {
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
-            usleep(UInt32(Double.random(in: 0...(0.95 * duration), using: &rng) * 1_000_000))
+            usleep(UInt32(Double.random(in: (0.15 * duration)...(0.95 * duration), using: &rng) * 1_000_000))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
             if p.terminationReason == .exit {

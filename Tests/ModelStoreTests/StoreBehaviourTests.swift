@@ -32,7 +32,11 @@ final class StoreBehaviourTests: XCTestCase {
         XCTAssertEqual(onStick.activeModel?.modelVersion, "1.0.0")
         XCTAssertEqual(store.lastReceipt()?.result, "installed")
 
-        let r2 = store.install(bundleAt: try f.bundle(version: "1.2.0", key: keys.trustedOld, folder: true))
+        // Folder form, as a Mac leaves it on a FAT stick: hidden AppleDouble files are skipped.
+        let folder = try f.bundle(version: "1.2.0", key: keys.trustedOld, folder: true)
+        try Data("junk".utf8).write(to: folder.appendingPathComponent("._model.onnx"))
+        try Data("junk".utf8).write(to: folder.appendingPathComponent(".DS_Store"))
+        let r2 = store.install(bundleAt: folder)
         XCTAssertNil(r2.error)
         let active = try store.openActive()
         XCTAssertEqual(active.slot, "b")
@@ -194,8 +198,14 @@ final class StoreBehaviourTests: XCTestCase {
         guard case .rolledBack(let r) = store.reportAnalysisOutcome(success: false) else { return XCTFail() }
         XCTAssertEqual(r.result, "failed")
         XCTAssertNil(r.activeModel)
-        XCTAssertThrowsError(try store.openActive())
+        XCTAssertThrowsError(try store.openActive()) { XCTAssertTrue("\($0)".contains("taken out of service"), "\($0)") }
         XCTAssertNotNil(store.status().fault)
+        XCTAssertEqual(store.serviceDidStart(), .none, "a restart must not bring the failed model back")
+        XCTAssertThrowsError(try store.openActive())
+        // A good model clears the fault.
+        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.1", key: keys.trustedOld)).error)
+        XCTAssertEqual(try store.openActive().manifest.modelVersion, "1.0.1")
+        XCTAssertNil(store.status().fault)
     }
 
     // MARK: format details
