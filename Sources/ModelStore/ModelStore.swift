@@ -47,6 +47,10 @@ public final class ModelStore: @unchecked Sendable {
     private let referenceCheck: ReferenceSeriesCheck?
     private let now: @Sendable () -> Date
 
+    /// Tests only: called at each step of an install with the step's name, so a test can look
+    /// at the store exactly as a crash at that point would leave it.
+    var stepHook: ((String) -> Void)?
+
     public init(configuration: ModelStoreConfiguration, selfTester: ModelSelfTester,
                 referenceCheck: ReferenceSeriesCheck? = nil, now: @escaping @Sendable () -> Date = { Date() }) {
         self.configuration = configuration
@@ -220,7 +224,10 @@ public final class ModelStore: @unchecked Sendable {
             receipt.reason = failure.message
         }
         fillCurrentModels(&receipt)
-        let stick = record(receipt, copyTo: receiptDirectory ?? source.deletingLastPathComponent())
+        // The copy goes beside the bundle only when there was a bundle (never to a guessed folder).
+        let bundleFound: Bool
+        if case .missing = DurableFiles.kind(of: source) { bundleFound = false } else { bundleFound = true }
+        let stick = record(receipt, copyTo: receiptDirectory ?? (bundleFound ? source.deletingLastPathComponent() : nil))
         return StoreActionResult(receipt: receipt, stickReceipt: stick, error: failure)
     }
 
@@ -229,7 +236,9 @@ public final class ModelStore: @unchecked Sendable {
         defer { cleanStaging() }  // a refused bundle leaves nothing behind
         let incoming = stagingURL.appendingPathComponent("incoming")
         try BundleFiles.stage(source, into: incoming, limits: configuration.limits)
+        stepHook?("staged")
         let bundle = try BundleVerifier.verify(directory: incoming, keys: try keys(), limits: configuration.limits)
+        stepHook?("verified")
         let m = bundle.manifest
         receipt.bundle = ModelSummary(m, manifestSHA256: bundle.manifestSHA256, slot: nil)
 
@@ -266,6 +275,7 @@ public final class ModelStore: @unchecked Sendable {
             throw ModelStoreError(.slotBusy, "slot \(target) (the previous model) is still used by a running analysis; try again when it has finished")
         }
         defer { slotLock.release() }
+        stepHook?("slot-locked")
         try withPointerLock {
             let current = try? readPointer()
             guard current?.active == before?.active else {
@@ -274,15 +284,18 @@ public final class ModelStore: @unchecked Sendable {
             let trash = stagingURL.appendingPathComponent("replaced-\(target)")
             if case .missing = DurableFiles.kind(of: slotURL(target)) {} else {
                 guard rename(slotURL(target).path, trash.path) == 0 else { throw DurableFiles.ioError("cannot move aside", slotURL(target)) }
+                stepHook?("old-slot-moved-aside")
             }
             guard rename(incoming.path, slotURL(target).path) == 0 else { throw DurableFiles.ioError("cannot move into", slotURL(target)) }
             try DurableFiles.fsync(slotsURL, directory: true)
             try DurableFiles.fsync(stagingURL, directory: true)
+            stepHook?("new-slot-in-place")
             let probation = configuration.probationAnalyses > 0
                 ? ProbationState(required: configuration.probationAnalyses, succeeded: 0, starts: 0, analysisInFlight: false) : nil
             try writePointer(ActivePointer(
                 active: .init(slot: target, manifestSHA256: bundle.manifestSHA256, modelName: m.modelName, modelVersion: m.modelVersion),
                 switchedAt: timestamp(), previous: current?.active, probation: probation))
+            stepHook?("pointer-switched")
         }
         receipt.result = "installed"
         receipt.bundle?.slot = target

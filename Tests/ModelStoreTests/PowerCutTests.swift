@@ -51,7 +51,7 @@ final class PowerCutTests: XCTestCase {
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
-            usleep(UInt32(Double.random(in: (0.15 * duration)...(0.95 * duration), using: &rng) * 1_000_000))
+            usleep(UInt32(Double.random(in: (0.2 * duration)...(1.05 * duration), using: &rng) * 1_000_000))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
             if p.terminationReason == .exit {
@@ -85,5 +85,39 @@ final class PowerCutTests: XCTestCase {
         let final = try runCLI(args(active == shaA ? bundleB : bundleA))
         XCTAssertEqual(final.status, 0, final.stdout)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: storeDir.appendingPathComponent("staging").path), [])
+    }
+}
+
+/// The deterministic complement of the kill -9 campaign: stop at every step of an install and
+/// look at the store as a crash there would leave it (pointer + the slot it names, verified).
+final class InstallStepTests: XCTestCase {
+    func testAtEveryInstallStepThePointerNamesOneVerifiedModel() throws {
+        let ws = Workspace("steps")
+        let keys = TestKeys(ws)
+        let f = BundleFactory(workspace: ws)
+        let store = makeStore(ws, keys: keys)
+        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.1.0", key: keys.trustedOld)).error)  // both slots full
+        let old = try store.openActive().manifestSHA256
+        let newBundle = try f.bundle(version: "1.2.0", key: keys.trustedOld)
+        let new = try BundleFiles.verifyCopy(of: newBundle, keys: keys.trusted).model.manifestSHA256
+
+        var seen: [(String, String)] = []
+        store.stepHook = { step in
+            // What a restart would find: the pointer, and the slot it names, verified by hashes.
+            do {
+                let p = try XCTUnwrap(try store.readPointer())
+                let b = try BundleVerifier.verify(directory: store.slotURL(p.active.slot), keys: keys.trusted,
+                                                  expectedManifestSHA256: p.active.manifestSHA256)
+                seen.append((step, b.manifestSHA256 == old ? "old" : b.manifestSHA256 == new ? "new" : "OTHER"))
+            } catch {
+                seen.append((step, "INVALID: \(error)"))
+            }
+        }
+        XCTAssertNil(store.install(bundleAt: newBundle).error)
+        store.stepHook = nil
+        print("INSTALL STEPS: " + seen.map { "\($0.0)=\($0.1)" }.joined(separator: ", "))
+        XCTAssertEqual(seen.map(\.0), ["staged", "verified", "slot-locked", "old-slot-moved-aside", "new-slot-in-place", "pointer-switched"])
+        XCTAssertEqual(seen.map(\.1), ["old", "old", "old", "old", "old", "new"])
     }
 }
