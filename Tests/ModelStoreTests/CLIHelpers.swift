@@ -24,10 +24,10 @@ struct CommandResult {
     }
 }
 
-/// Runs `ichtriage` with arguments and waits for it.
-func runCLI(_ args: [String]) throws -> CommandResult {
+/// Runs a program with arguments and waits for it, collecting its output.
+func runProcess(_ executable: URL, _ args: [String]) throws -> CommandResult {
     let p = Process()
-    p.executableURL = try ichtriageBinary()
+    p.executableURL = executable
     p.arguments = args
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
@@ -37,4 +37,9 @@ func runCLI(_ args: [String]) throws -> CommandResult {
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
+
+/// Runs `ichtriage` with arguments and waits for it.
+func runCLI(_ args: [String]) throws -> CommandResult {
+    try runProcess(try ichtriageBinary(), args)
 }

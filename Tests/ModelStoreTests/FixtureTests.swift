@@ -30,18 +30,9 @@ final class FixtureTests: XCTestCase {
                 worst = max(worst, float(np.max(np.abs(outs[t["name"]] - exp))))
         print(json.dumps({"cases": len(v["cases"]), "maxAbsError": worst, "tolerance": v["tolerance"]}))
         """
-        let p = Process()
-        p.executableURL = python
-        p.arguments = ["-c", script, src.path]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, String(decoding: e, as: UTF8.self))
-        let r = try XCTUnwrap(try JSONSerialization.jsonObject(with: o) as? [String: Any])
+        let run = try runProcess(python, ["-c", script, src.path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let r = try XCTUnwrap(run.json)
         let worst = try XCTUnwrap(r["maxAbsError"] as? Double)
         print("FIXTURE: ONNX Runtime reproduces the fixture's \(r["cases"] ?? 0) self-test cases, max |error| \(worst)")
         XCTAssertLessThanOrEqual(worst, try XCTUnwrap(r["tolerance"] as? Double))

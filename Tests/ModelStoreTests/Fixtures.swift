@@ -128,6 +128,24 @@ struct TestKeys {
     var trusted: TrustedKeys { try! TrustedKeys.load(from: directory) }
 }
 
+/// Workspace, keys, bundle factory and a store: what most store tests start from.
+struct StoreTestEnvironment {
+    let ws: Workspace
+    let keys: TestKeys
+    let factory: BundleFactory
+    let store: ModelStore
+
+    init(_ name: String, probation: Int = 0) {
+        ws = Workspace(name)
+        keys = TestKeys(ws)
+        factory = BundleFactory(workspace: ws)
+        store = makeStore(ws, keys: keys, probation: probation)
+    }
+
+    /// A signed single-file bundle of `version` (trusted key).
+    func bundle(_ version: String) throws -> URL { try factory.bundle(version: version, key: keys.trustedOld) }
+}
+
 func makeStore(_ ws: Workspace, keys: TestKeys, tester: ModelSelfTester = FixtureEngineDouble(),
                probation: Int = 0) -> ModelStore {
     var c = ModelStoreConfiguration(storeDirectory: ws.url("store"), keysDirectory: keys.directory)

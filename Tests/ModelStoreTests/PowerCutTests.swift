@@ -36,7 +36,7 @@ final class PowerCutTests: XCTestCase {
         let duration = max(durationB, Date().timeIntervalSince(t0))
 
         var rng = SystemRandomNumberGenerator()
-        var kills = 0, finishedFirst = 0, keptOld = 0, gotNew = 0, leftovers = 0, attempts = 0
+        var kills = 0, finishedFirst = 0, killedOld = 0, killedNew = 0, leftovers = 0, attempts = 0
         let binary = try ichtriageBinary()
         while kills < 32 && attempts < 200 {
             attempts += 1
@@ -54,7 +54,8 @@ final class PowerCutTests: XCTestCase {
             usleep(UInt32(Double.random(in: (0.2 * duration)...(1.05 * duration), using: &rng) * 1_000_000))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
-            if p.terminationReason == .exit {
+            let killed = p.terminationReason != .exit
+            if !killed {
                 finishedFirst += 1
             } else {
                 kills += 1
@@ -69,14 +70,15 @@ final class PowerCutTests: XCTestCase {
                 break
             }
             XCTAssertTrue(after.manifestSHA256 == old || after.manifestSHA256 == new, "a third model appeared")
-            if after.manifestSHA256 == old { keptOld += 1 } else { gotNew += 1 }
+            if killed { after.manifestSHA256 == old ? (killedOld += 1) : (killedNew += 1) }
+            if !killed { XCTAssertEqual(after.manifestSHA256, new, "a finished install must have switched") }
             XCTAssertNoThrow(try BundleVerifier.checkFiles(directory: after.directory, manifest: after.manifest, limits: .init()))
             after.release()
         }
-        print(String(format: "POWER CUT: kill -9 during install %d times (plus %d installs that finished before the kill); "
-                     + "after every kill one valid model: old kept %d, new active %d (counts include finished runs); "
-                     + "kills that left a half-staged copy %d; one install took %.0f ms",
-                     kills, finishedFirst, keptOld, gotNew, leftovers, duration * 1000))
+        print(String(format: "POWER CUT: kill -9 during install %d times; after every kill exactly one valid model "
+                     + "(old %d, new %d, invalid 0); %d kills left a half-staged copy; "
+                     + "%d more installs finished before their kill (all switched); one install took %.0f ms",
+                     kills, killedOld, killedNew, leftovers, finishedFirst, duration * 1000))
         XCTAssertGreaterThanOrEqual(kills, 30)
         XCTAssertGreaterThan(leftovers, 0, "no kill landed mid-install: the test would prove nothing")
 
@@ -92,14 +94,12 @@ final class PowerCutTests: XCTestCase {
 /// look at the store as a crash there would leave it (pointer + the slot it names, verified).
 final class InstallStepTests: XCTestCase {
     func testAtEveryInstallStepThePointerNamesOneVerifiedModel() throws {
-        let ws = Workspace("steps")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.1.0", key: keys.trustedOld)).error)  // both slots full
+        let env = StoreTestEnvironment("steps")
+        let (keys, store) = (env.keys, env.store)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.1.0")).error)  // both slots full
         let old = try store.openActive().manifestSHA256
-        let newBundle = try f.bundle(version: "1.2.0", key: keys.trustedOld)
+        let newBundle = try env.bundle("1.2.0")
         let new = try BundleFiles.verifyCopy(of: newBundle, keys: keys.trusted).model.manifestSHA256
 
         var seen: [(String, String)] = []

@@ -14,13 +14,11 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testInstallSwitchesSlotsAndManualRollbackGoesBack() throws {
-        let ws = Workspace("ab")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys)
+        let env = StoreTestEnvironment("ab")
+        let (ws, keys, f, store) = (env.ws, env.keys, env.factory, env.store)
         let stick = ws.folder("stick")
         let b1 = stick.appendingPathComponent("v1.ichmodel")
-        try FileManager.default.moveItem(at: try f.bundle(version: "1.0.0", key: keys.trustedOld), to: b1)
+        try FileManager.default.moveItem(at: try env.bundle("1.0.0"), to: b1)
         let r1 = store.install(bundleAt: b1)
         XCTAssertNil(r1.error)
         XCTAssertEqual(r1.receipt.result, "installed")
@@ -56,38 +54,34 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testReadersKeepTheirModelAndBlockOverwritingTheirSlot() throws {
-        let ws = Workspace("readers")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("readers")
+        let store = env.store
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
         let running = try store.openActive()  // an analysis in progress on 1.0.0
         let before = try Data(contentsOf: running.modelURL)
 
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.1.0", key: keys.trustedOld)).error)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.1.0")).error)
         XCTAssertEqual(try store.openActive().manifest.modelVersion, "1.1.0")
         // The running analysis still sees its own, intact model.
         XCTAssertEqual(try Data(contentsOf: running.modelURL), before)
         XCTAssertEqual(running.manifest.modelVersion, "1.0.0")
 
         // The next install would overwrite the slot still in use: refused, nothing changes.
-        let busy = store.install(bundleAt: try f.bundle(version: "1.2.0", key: keys.trustedOld))
+        let busy = store.install(bundleAt: try env.bundle("1.2.0"))
         XCTAssertEqual(busy.error?.code, .slotBusy)
         XCTAssertEqual(try store.openActive().manifest.modelVersion, "1.1.0")
         XCTAssertEqual(try Data(contentsOf: running.modelURL), before)
 
         running.release()  // the analysis finished
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.2.0", key: keys.trustedOld)).error)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.2.0")).error)
         XCTAssertEqual(try store.openActive().manifest.modelVersion, "1.2.0")
     }
 
     func testCorruptedActiveSlotIsDetectedAtOpenAndStartFallsBack() throws {
-        let ws = Workspace("corrupt")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.1.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("corrupt")
+        let (ws, store) = (env.ws, env.store)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.1.0")).error)
         try flipBit(ws.url("store/slots/b/model.onnx"), at: 100)
         XCTAssertThrowsError(try store.openActive()) { e in
             XCTAssertEqual((e as? ModelStoreError)?.code, .noActiveModel)
@@ -101,11 +95,9 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testRemovingTheSigningKeyFromTrustPutsTheStoreInFault() throws {
-        let ws = Workspace("revoke")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("revoke")
+        let (keys, store) = (env.keys, env.store)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
         try FileManager.default.removeItem(at: keys.directory.appendingPathComponent("test-old.pub"))
         XCTAssertThrowsError(try store.openActive()) { XCTAssertTrue("\($0)".contains("not among the"), "\($0)") }
     }
@@ -113,11 +105,9 @@ final class StoreBehaviourTests: XCTestCase {
     // MARK: probation
 
     func testProbationCommitsAfterGoodAnalyses() throws {
-        let ws = Workspace("prob-ok")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys, probation: 2)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("prob-ok", probation: 2)
+        let store = env.store
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
         let m = try store.openActive()
         store.analysisWillStart(on: m)
         XCTAssertEqual(store.reportAnalysisOutcome(success: true, model: m), .progressed(succeeded: 1, required: 2))
@@ -130,15 +120,13 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testFailedAnalysisOnProbationRollsBack() throws {
-        let ws = Workspace("prob-fail")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys, probation: 3)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("prob-fail", probation: 3)
+        let store = env.store
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
         let m1 = try store.openActive()
         for _ in 0..<3 { store.analysisWillStart(on: m1); store.reportAnalysisOutcome(success: true, model: m1) }
         m1.release()
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "2.0.0", key: keys.trustedOld)).error)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("2.0.0")).error)
         let m2 = try store.openActive()
         store.analysisWillStart(on: m2)
         guard case .rolledBack(let r) = store.reportAnalysisOutcome(success: false, model: m2) else { return XCTFail("no rollback") }
@@ -149,15 +137,13 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testCrashLoopOnNewModelRollsBackAtRestart() throws {
-        let ws = Workspace("prob-crash")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let installer = makeStore(ws, keys: keys, probation: 3)
-        XCTAssertNil(installer.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("prob-crash", probation: 3)
+        let (ws, keys, installer) = (env.ws, env.keys, env.store)
+        XCTAssertNil(installer.install(bundleAt: try env.bundle("1.0.0")).error)
         let m1 = try installer.openActive()
         for _ in 0..<3 { installer.analysisWillStart(on: m1); installer.reportAnalysisOutcome(success: true, model: m1) }
         m1.release()
-        XCTAssertNil(installer.install(bundleAt: try f.bundle(version: "2.0.0", key: keys.trustedOld)).error)
+        XCTAssertNil(installer.install(bundleAt: try env.bundle("2.0.0")).error)
 
         // Service process 1: starts, begins an analysis on 2.0.0, dies (no report).
         let service1 = makeStore(ws, keys: keys, probation: 3)
@@ -175,13 +161,11 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testRepeatedStartsWithoutAnAnalysisRollBack() throws {
-        let ws = Workspace("prob-starts")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys, probation: 1)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("prob-starts", probation: 1)
+        let store = env.store
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
         XCTAssertEqual(store.reportAnalysisOutcome(success: true), .committed)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.5.0", key: keys.trustedOld)).error)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.5.0")).error)
         var events: [ProbationEvent] = []
         for _ in 0..<4 { events.append(store.serviceDidStart()) }  // crashes while loading, say
         XCTAssertEqual(events.prefix(3), [.none, .none, .none])
@@ -190,11 +174,9 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testFailingFirstModelWithNothingToRollBackToGoesToFaultState() throws {
-        let ws = Workspace("prob-first")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys, probation: 2)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("prob-first", probation: 2)
+        let store = env.store
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
         guard case .rolledBack(let r) = store.reportAnalysisOutcome(success: false) else { return XCTFail() }
         XCTAssertEqual(r.result, "failed")
         XCTAssertNil(r.activeModel)
@@ -203,7 +185,7 @@ final class StoreBehaviourTests: XCTestCase {
         XCTAssertEqual(store.serviceDidStart(), .none, "a restart must not bring the failed model back")
         XCTAssertThrowsError(try store.openActive())
         // A good model clears the fault.
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.1", key: keys.trustedOld)).error)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.1")).error)
         XCTAssertEqual(try store.openActive().manifest.modelVersion, "1.0.1")
         XCTAssertNil(store.status().fault)
     }
@@ -219,10 +201,9 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testArchiveRoundTripAndSystemTarReadsIt() throws {
-        let ws = Workspace("tar")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let archive = try f.bundle(version: "1.0.0", key: keys.trustedOld)
+        let env = StoreTestEnvironment("tar")
+        let keys = env.keys
+        let archive = try env.bundle("1.0.0")
         let info = try BundleFiles.verifyCopy(of: archive, keys: keys.trusted)
         XCTAssertEqual(info.model.modelVersion, "1.0.0")
         XCTAssertEqual(info.selfTestCases, 2)
