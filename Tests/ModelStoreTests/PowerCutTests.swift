@@ -36,7 +36,7 @@ final class PowerCutTests: XCTestCase {
         let duration = max(durationB, Date().timeIntervalSince(t0))
 
         var rng = SystemRandomNumberGenerator()
-        var kills = 0, finishedFirst = 0, killedOld = 0, killedNew = 0, leftovers = 0, attempts = 0
+        var kills = 0, finishedFirst = 0, killedOld = 0, killedNew = 0, invalid = 0, leftovers = 0, attempts = 0
         let binary = try ichtriageBinary()
         while kills < 32 && attempts < 200 {
             attempts += 1
@@ -66,6 +66,7 @@ final class PowerCutTests: XCTestCase {
             // Power back: exactly one model, verified by signature and every hash.
             let after: ActiveModel
             do { after = try store.openActive() } catch {
+                invalid += 1
                 XCTFail("after kill \(kills) the store has no valid model: \(error)")
                 break
             }
@@ -76,10 +77,11 @@ final class PowerCutTests: XCTestCase {
             after.release()
         }
         print(String(format: "POWER CUT: kill -9 during install %d times; after every kill exactly one valid model "
-                     + "(old %d, new %d, invalid 0); %d kills left a half-staged copy; "
+                     + "(old %d, new %d, no valid model %d); %d kills left a half-staged copy; "
                      + "%d more installs finished before their kill (all switched); one install took %.0f ms",
-                     kills, killedOld, killedNew, leftovers, finishedFirst, duration * 1000))
+                     kills, killedOld, killedNew, invalid, leftovers, finishedFirst, duration * 1000))
         XCTAssertGreaterThanOrEqual(kills, 30)
+        XCTAssertEqual(invalid, 0)
         XCTAssertGreaterThan(leftovers, 0, "no kill landed mid-install: the test would prove nothing")
 
         // And the store is still fully usable: the next install cleans up and succeeds.
