@@ -145,7 +145,16 @@ public final class ModelStore: @unchecked Sendable {
         throw ModelStoreError(.io, "the active model kept changing while opening it")
     }
 
-    /// Everything `model list` and the status screen show; verifies both slots.
+    /// The manifest SHA-256 the pointer names (nil: none or out of service), read without
+    /// verifying anything: cheap enough to poll, so a service notices a switch made by the
+    /// CLI and calls `openActive()` again.
+    public func activeIdentity() -> String? {
+        guard let p = try? readPointer(), p.outOfService == nil else { return nil }
+        return p.active.manifestSHA256
+    }
+
+    /// Everything `model list` and the status screen show; verifies both slots (it hashes
+    /// both models, so a status screen should call it on change, not on every frame).
     public func status() -> StoreStatus {
         var st = StoreStatus(slots: [])
         let pointer: ActivePointer?
