@@ -40,6 +40,7 @@ final class StoreBehaviourTests: XCTestCase {
         XCTAssertEqual(active.slot, "b")
         XCTAssertEqual(active.manifest.modelVersion, "1.2.0")
         XCTAssertEqual(active.thresholds["any"], 0.31)
+        XCTAssertEqual(store.activeIdentity(), active.manifestSHA256)
         active.release()
         XCTAssertEqual(store.status().previousModel?.modelVersion, "1.0.0")
 
@@ -223,6 +224,21 @@ final class StoreBehaviourTests: XCTestCase {
                        ["manifest.json", "manifest.sig", "RELEASE-NOTES.md", "model.onnx",
                         "selftest/case0-probabilities.f32", "selftest/case0-slices.f32",
                         "selftest/case1-probabilities.f32", "selftest/case1-slices.f32", "selftest/vectors.json"])
+    }
+
+    func testTrustedKeysFolderSkipsBadFilesAndSaysWhy() throws {
+        let ws = Workspace("keysdir")
+        let keys = TestKeys(ws)
+        try Data("not a key".utf8).write(to: keys.directory.appendingPathComponent("junk.pub"))
+        var forged = try JSONSerialization.jsonObject(with: Data(contentsOf: keys.directory.appendingPathComponent("test-new.pub"))) as! [String: Any]
+        forged["keyId"] = "0000000000000000"
+        try JSONSerialization.data(withJSONObject: forged).write(to: keys.directory.appendingPathComponent("mismatch.pub"))
+        let loaded = try TrustedKeys.load(from: keys.directory)
+        XCTAssertEqual(Set(loaded.keys.map(\.name)), ["test-old", "test-new"])
+        XCTAssertEqual(loaded.skipped.count, 2, "\(loaded.skipped)")
+        XCTAssertThrowsError(try TrustedKeys.load(from: ws.folder("empty-keys"))) {
+            XCTAssertEqual(($0 as? ModelStoreError)?.code, .badKey)
+        }
     }
 
     func testPrivateKeyFileIsOwnerOnly() throws {
