@@ -303,7 +303,9 @@ public final class ModelStore: @unchecked Sendable {
                 ? ProbationState(required: configuration.probationAnalyses, succeeded: 0, starts: 0, analysisInFlight: false) : nil
             try writePointer(ActivePointer(
                 active: .init(slot: target, manifestSHA256: bundle.manifestSHA256, modelName: m.modelName, modelVersion: m.modelVersion),
-                switchedAt: timestamp(), previous: current?.active, probation: probation))
+                switchedAt: timestamp(),
+                // A model taken out of service is no rollback target.
+                previous: current?.outOfService == nil ? current?.active : nil, probation: probation))
             stepHook?("pointer-switched")
         }
         receipt.result = "installed"
