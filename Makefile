@@ -8,7 +8,7 @@ DEMO_OUT ?= demo-out
 CONFIG ?= release
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
 
-.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels bench fuzz clean
+.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels fuzz clean
 
 all: build
 
@@ -26,7 +26,7 @@ demo: build
 	@scripts/demo.sh "$(BIN)/ichtriage" "$(DATA)" "$(DEMO_OUT)"
 
 # --- test: every test -----------------------------------------------------------------------------
-test: setup pyenv test-kernels test-swift
+test: setup pyenv test-units test-kernels test-swift
 	@echo "make test: all suites passed"
 
 test-swift:
@@ -37,6 +37,14 @@ test-swift:
 # C kernel variants against the scalar reference: natively (x86-64) and under qemu (aarch64).
 test-kernels:
 	@$(MAKE) --no-print-directory -f Tests/KernelTests/kernels.mk all
+
+# systemd units, sysusers, tmpfiles and udev rules under Systemd/.
+test-units:
+	@scripts/verify-units.sh
+
+# Kernel micro-benchmark: GMAC/s and share of the int8 peak, one thread (BENCH_ARGS="--isa scalar --seconds 1").
+bench-kernels:
+	@$(MAKE) --no-print-directory -f Tests/KernelTests/kernels.mk bench
 
 bench: build pyenv
 	"$(BIN)/ichtriage" bench

@@ -2,9 +2,9 @@
 // The ICH triage appliance. See README.md and docs/ARCHITECTURE.md.
 import PackageDescription
 
-// DCMTK libraries the DICOM shim links (Debian's libdcmtk-dev).
+// DCMTK libraries the DICOM shim links (Debian's libdcmtk-dev); zlib to check deflated data.
 let dcmtkLibraries: [LinkerSetting] = [
-    "dcmnet", "dcmjpls", "dcmjpeg", "dcmimage", "dcmimgle", "dcmdata", "oflog", "ofstd",
+    "dcmnet", "dcmjpls", "dcmjpeg", "dcmimage", "dcmimgle", "dcmdata", "oflog", "ofstd", "z",
 ].map { .linkedLibrary($0) }
 
 let package = Package(
@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
@@ -39,15 +41,31 @@ let package = Package(
             name: "Phantom",
             dependencies: ["CDICOM", "DICOMIntake"]
         ),
+        // The triage pipeline: preprocessing, detector, Grad-CAM, decision, alert records.
+        .target(name: "Triage"),
+        // Status screen (Cairo + FreeType), framebuffer, GPIO lights and button (libgpiod 1.6).
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        .target(name: "CFramebuffer"),
+        .target(name: "Indicators", dependencies: ["Triage", "CCairo", "CGPIOD", "CFramebuffer"]),
         // Signed model bundles: verification, A/B slots, atomic switch, rollback, receipts.
         .target(
             name: "ModelStore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Service plumbing: configuration, systemd notify/watchdog, durable job store.
+        .target(
+            name: "Appliance",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .executableTarget(
             name: "ichtriage",
             dependencies: [
-                "DICOMIntake", "Inference", "Phantom", "ModelStore",
+                "DICOMIntake", "Inference", "Phantom", "Triage", "Indicators", "ModelStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -55,6 +73,8 @@ let package = Package(
         .testTarget(name: "DICOMIntakeTests", dependencies: ["DICOMIntake", "CDICOM"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "DICOMIntake"]),
+        .testTarget(name: "ApplianceTests", dependencies: ["Appliance"]),
+        .testTarget(name: "TriageTests", dependencies: ["Triage"]),
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore"]),
     ],
     cxxLanguageStandard: .cxx17

@@ -1,0 +1,219 @@
+/* Kernel micro-benchmark: single-thread GMAC/s of the active variant on the layers that dominate the networks
+ * (ResNet-18 at 256x256, ResNeXt grouped 3x3, MobileNetV2 depthwise) and their share of the machine's int8 peak.
+ * The peak is that of the exact formulation each variant uses, measured here from instruction throughput:
+ *   AVX2:        16 MAC per vpmaddwd (int16 pairs)  x  vpmaddwd/s measured on independent accumulators
+ *   AVX-512 VNNI: 64 MAC per vpdpbusd (zmm)          x  vpdpbusd/s measured likewise
+ *   NEON dotprod: 16 MAC per sdot (q form); NEON: 4 MAC per smlal (by element).
+ * Usage: bench_kernels [--isa NAME] [--seconds S] */
+#define _POSIX_C_SOURCE 200809L
+#include "ick_internal.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#if defined(ICK_X86)
+#include <immintrin.h>
+#endif
+#if defined(ICK_ARM64)
+#include <arm_neon.h>
+#endif
+
+/* Thread CPU time, not wall time: the build machine's 2 cores are shared, and a time-sliced core would
+ * otherwise look slower than it is. */
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+#if defined(ICK_X86)
+/* Core clock: a chain of dependent 1-cycle integer adds. */
+static double clock_hz(double seconds) {
+    long iters = 0;
+    double t0 = now(), t;
+    do {
+        __asm__ volatile("mov $1000, %%ecx\n xor %%eax, %%eax\n"
+                         "1:\n"
+#define AD "add %%ecx, %%eax\n add %%ecx, %%eax\n add %%ecx, %%eax\n add %%ecx, %%eax\n"
+                         AD AD AD AD AD AD AD AD AD AD AD AD AD AD AD AD AD AD AD AD AD AD AD AD AD
+#undef AD
+                         "dec %%ecx\n jnz 1b\n" ::: "eax", "ecx", "cc");
+        iters += 1000;
+        t = now() - t0;
+    } while (t < seconds);
+    return iters * 100.0 / t;
+}
+
+/* 12 independent vpmaddwd + vpaddd chains, the 6x16 micro-kernel's inner loop without its loads. */
+static double avx2_madd_per_s(double seconds, double *madd_only) {
+    long iters = 0;
+    double t0 = now(), t;
+    do {
+        __asm__ volatile(
+            "mov $1000, %%ecx\n"
+            "vpxor %%ymm0, %%ymm0, %%ymm0\n"
+            "1:\n"
+#define MA(i) "vpmaddwd %%ymm14, %%ymm15, %%ymm13\n vpaddd %%ymm13, %%ymm" #i ", %%ymm" #i "\n"
+            MA(0) MA(1) MA(2) MA(3) MA(4) MA(5) MA(6) MA(7) MA(8) MA(9) MA(10) MA(11)
+#undef MA
+            "dec %%ecx\n jnz 1b\n"
+            ::: "ecx", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+              "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
+        iters += 1000;
+        t = now() - t0;
+    } while (t < seconds);
+    long it2 = 0;
+    double t1 = now(), u;
+    do {
+        __asm__ volatile(
+            "mov $1000, %%ecx\n"
+            "1:\n"
+#define MB(i) "vpmaddwd %%ymm14, %%ymm15, %%ymm" #i "\n"
+            MB(0) MB(1) MB(2) MB(3) MB(4) MB(5) MB(6) MB(7) MB(8) MB(9) MB(10) MB(11)
+#undef MB
+            "dec %%ecx\n jnz 1b\n"
+            ::: "ecx", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+              "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
+        it2 += 1000;
+        u = now() - t1;
+    } while (u < seconds);
+    *madd_only = it2 * 12.0 / u;
+    __asm__ volatile("vzeroupper" ::: "memory");
+    return iters * 12.0 / t;
+}
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), noinline)) static double vnni_per_s(double seconds) {
+    __m512i c[12], x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(5);
+    for (int i = 0; i < 12; i++) c[i] = _mm512_set1_epi32(i);
+    long iters = 0;
+    double t0 = now(), t;
+    do {
+        for (int r = 0; r < 1000; r++) {
+            for (int i = 0; i < 12; i++) c[i] = _mm512_dpbusd_epi32(c[i], x, y);
+            __asm__ volatile("" : "+v"(x), "+v"(y));
+        }
+        iters += 1000;
+        t = now() - t0;
+    } while (t < seconds);
+    volatile int sink = _mm_cvtsi128_si32(_mm512_castsi512_si128(c[0]));
+    (void)sink;
+    return iters * 12.0 / t;
+}
+#endif
+#if defined(ICK_ARM64)
+__attribute__((noinline)) static double neon_smlal_per_s(double seconds) {
+    int32x4_t c[16];
+    int16x8_t x = vdupq_n_s16(3), y = vdupq_n_s16(5);
+    for (int i = 0; i < 16; i++) c[i] = vdupq_n_s32(i);
+    long iters = 0;
+    double t0 = now(), t;
+    do {
+        for (int r = 0; r < 1000; r++) {
+            for (int i = 0; i < 16; i++) c[i] = vmlal_laneq_s16(c[i], vget_low_s16(x), y, 1);
+            __asm__ volatile("" : "+w"(x), "+w"(y));
+        }
+        iters += 1000;
+        t = now() - t0;
+    } while (t < seconds);
+    volatile int sink = vgetq_lane_s32(c[0], 0);
+    (void)sink;
+    return iters * 16.0 / t;
+}
+#endif
+
+typedef struct layer {
+    const char *name;
+    int32_t hw, cin, cout, k, stride, groups, batch;
+} layer;
+
+static const layer layers[] = {
+    {"resnet18 3x3 64->64 @64x64", 64, 64, 64, 3, 1, 1, 1},
+    {"resnet18 3x3 128->128 @32x32", 32, 128, 128, 3, 1, 1, 1},
+    {"resnet18 3x3 256->256 @16x16", 16, 256, 256, 3, 1, 1, 1},
+    {"resnet18 3x3 512->512 @8x8", 8, 512, 512, 3, 1, 1, 1},
+    {"resnet18 3x3 512->512 @8x8 batch 8", 8, 512, 512, 3, 1, 1, 8},
+    {"resnet18 3x3 256->256 @16x16 batch 4", 16, 256, 256, 3, 1, 1, 4},
+    {"resnet18 3x3 64->128 s2 @64x64", 64, 64, 128, 3, 2, 1, 1},
+    {"resnet18 stem 7x7 3->64 s2 @256", 256, 3, 64, 7, 2, 1, 1},
+    {"1x1 256->64 @64x64", 64, 256, 64, 1, 1, 1, 1},
+    {"1x1 64->256 @64x64", 64, 64, 256, 1, 1, 1, 1},
+    {"resnext 3x3 g32 256->256 @64x64", 64, 256, 256, 3, 1, 32, 1},
+    {"resnext 3x3 g32 2048->2048 @8x8", 8, 2048, 2048, 3, 1, 32, 1},
+    {"mobilenetv2 dw3x3 96 s2 @128x128", 128, 96, 96, 3, 2, 96, 1},
+    {"mobilenetv2 dw3x3 192 @32x32", 32, 192, 192, 3, 1, 192, 1},
+    {"gemm 40x512 -> 128 (fc)", 40, 512, 128, 1, 1, 1, 1},
+};
+
+int main(int argc, char **argv) {
+    double seconds = 0.4;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+            const char *want = argv[++i];
+            int found = 0;
+            for (int j = 0; j < ICK_ISA_COUNT; j++)
+                if (!strcmp(want, ick_isa_label((ick_isa)j))) found = ick_isa_force((ick_isa)j) == ICK_OK;
+            if (!found) { fprintf(stderr, "bench: variant %s not supported here\n", want); return 2; }
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            only = argv[++i];
+        } else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+            seconds = atof(argv[++i]);
+        }
+    }
+    const ick_isa isa = ick_isa_active();
+    double peak = 0;
+    const char *how = "";
+#if defined(ICK_X86)
+    if (isa == ICK_ISA_AVX2 || isa == ICK_ISA_SCALAR) {
+        double madd_only;
+        const double pairs = avx2_madd_per_s(seconds, &madd_only);
+        peak = 16.0 * pairs;
+        how = "16 MAC x vpmaddwd+vpaddd pairs/s";
+        const double hz = clock_hz(seconds);
+        printf("peak probe: clock %.2f GHz; vpmaddwd alone %.2f/cycle, vpmaddwd+vpaddd pairs %.2f/cycle\n",
+               hz * 1e-9, madd_only / hz, pairs / hz);
+    } else if (isa == ICK_ISA_AVX512VNNI) {
+        peak = 64.0 * vnni_per_s(seconds);
+        how = "64 MAC x vpdpbusd/s";
+    }
+#endif
+#if defined(ICK_ARM64)
+    peak = 4.0 * neon_smlal_per_s(seconds) * (isa == ICK_ISA_NEONDOT ? 4.0 : 1.0);
+    how = isa == ICK_ISA_NEONDOT ? "16 MAC x sdot/s (assumed = smlal rate)" : "4 MAC x smlal/s";
+#endif
+    printf("variant %s, peak %.1f GMAC/s per core (%s)\n", ick_isa_name(), peak * 1e-9, how);
+    printf("%-40s %10s %8s %9s\n", "layer (1 thread)", "ms", "GMAC/s", "of peak");
+    for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
+        const layer *L = &layers[l];
+        if (only && !strstr(L->name, only)) continue;
+        const int gemm = L->name[0] == 'g';
+        ick_conv_desc d = {.in_h = gemm ? 1 : L->hw, .in_w = L->hw, .in_c = L->cin, .out_c = L->cout,
+                           .kernel_h = L->k, .kernel_w = L->k, .stride_h = L->stride, .stride_w = L->stride,
+                           .pad_top = L->k / 2, .pad_left = L->k / 2, .pad_bottom = L->k / 2, .pad_right = L->k / 2,
+                           .groups = L->groups, .type = ICK_U8, .in_zp = 7, .batch = L->batch};
+        const int32_t nb = L->batch ? L->batch : 1;
+        const int32_t npix = nb * ick_conv_out_h(&d) * ick_conv_out_w(&d);
+        const size_t kk = (size_t)L->k * L->k * L->cin / L->groups;
+        const size_t in_n = (size_t)nb * d.in_h * d.in_w * L->cin, w_n = (size_t)L->cout * kk;
+        uint8_t *in = aligned_alloc(64, ICK_ROUND_UP(in_n, 64)), *out = aligned_alloc(64, ICK_ROUND_UP((size_t)npix * L->cout, 64));
+        int8_t *w = aligned_alloc(64, ICK_ROUND_UP(w_n, 64));
+        float *mult = malloc(L->cout * sizeof(float));
+        for (size_t i = 0; i < in_n; i++) in[i] = (uint8_t)(i * 37 + 11);
+        for (size_t i = 0; i < w_n; i++) w[i] = (int8_t)(i * 53 + 5);
+        for (int32_t i = 0; i < L->cout; i++) mult[i] = 1e-4f;
+        void *packed = aligned_alloc(64, ICK_ROUND_UP(ick_conv_packed_size(&d), 64));
+        void *scratch = aligned_alloc(64, ICK_ROUND_UP(ick_conv_scratch_size(&d), 64));
+        ick_requant rq = {.mult = mult, .out_zp = 3, .lo = 0, .hi = 255};
+        if (ick_conv_pack(&d, w, NULL, packed) != ICK_OK) { printf("%s: pack failed\n", L->name); return 1; }
+        long reps = 0;
+        double t0 = now(), t;
+        do {
+            ick_conv_run(&d, packed, &rq, in, out, 0, npix, scratch);
+            reps++;
+            t = now() - t0;
+        } while (t < seconds);
+        const double macs = (double)npix * L->cout * kk;
+        const double gmacs = macs * reps / t * 1e-9;
+        printf("%-40s %10.3f %8.1f %8.1f%%\n", L->name, t / reps * 1e3, gmacs, peak > 0 ? 100.0 * gmacs / (peak * 1e-9) : 0);
+        free(in); free(out); free(w); free(mult); free(packed); free(scratch);
+    }
+    return 0;
+}

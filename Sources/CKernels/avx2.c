@@ -1,0 +1,267 @@
+/* AVX2 variant. Exact u8/s8 x s8: activations and weights are widened to int16 (a - zp fits: |a - zp| <= 255)
+ * and multiplied with vpmaddwd (pairs of int16 products summed into int32, cannot overflow). vpmaddubsw would
+ * give twice the products per instruction but saturates int16 for u8 x s8 pair sums (255*127*2 > 32767), so it
+ * is not exact for arbitrary weights; per multiply uop the widened path does the same 16 MACs as
+ * vpmaddubsw + vpmaddwd(ones), the cost is twice the operand bytes. */
+#include "ick_internal.h"
+
+#if defined(ICK_X86)
+#include <immintrin.h>
+
+#define AVX2_TARGET __attribute__((target("avx2")))
+#define AVX2_MR 6
+#define AVX2_NR 16
+
+/* A: int16 rows (k pairs broadcast as one dword); W panel: [k/2][16][2] int16. */
+AVX2_TARGET
+static void gemm_ukernel_6x16__avx2(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) {
+    const uint8_t *a0 = (const uint8_t *)a;
+    const uint8_t *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;
+    const __m256i *wp = (const __m256i *)w;
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (int32_t k = 0; k < kp; k += 2) {
+        const __m256i w0 = _mm256_load_si256(wp), w1 = _mm256_load_si256(wp + 1);
+        wp += 2;
+        const size_t o = (size_t)k * 2;
+        __m256i b;
+        int32_t s;
+#define AVX2_ROW(ap, x0, x1)                                                                                    \
+        memcpy(&s, ap + o, 4);                                                                               \
+        b = _mm256_set1_epi32(s);                                                                              \
+        x0 = _mm256_add_epi32(x0, _mm256_madd_epi16(b, w0));                                                   \
+        x1 = _mm256_add_epi32(x1, _mm256_madd_epi16(b, w1));
+        AVX2_ROW(a0, c00, c01)
+        AVX2_ROW(a1, c10, c11)
+        AVX2_ROW(a2, c20, c21)
+        AVX2_ROW(a3, c30, c31)
+        AVX2_ROW(a4, c40, c41)
+        AVX2_ROW(a5, c50, c51)
+#undef AVX2_ROW
+    }
+    __m256i *o = (__m256i *)acc;
+    _mm256_storeu_si256(o + 0, c00); _mm256_storeu_si256(o + 1, c01);
+    _mm256_storeu_si256(o + 2, c10); _mm256_storeu_si256(o + 3, c11);
+    _mm256_storeu_si256(o + 4, c20); _mm256_storeu_si256(o + 5, c21);
+    _mm256_storeu_si256(o + 6, c30); _mm256_storeu_si256(o + 7, c31);
+    _mm256_storeu_si256(o + 8, c40); _mm256_storeu_si256(o + 9, c41);
+    _mm256_storeu_si256(o + 10, c50); _mm256_storeu_si256(o + 11, c51);
+}
+
+/* Narrow groups (ResNeXt: 8 output channels per group): W panel [k/2][8][2] int16. */
+AVX2_TARGET
+static void gemm_ukernel_6x8__avx2(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) {
+    const uint8_t *a0 = (const uint8_t *)a;
+    const uint8_t *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;
+    const __m256i *wp = (const __m256i *)w;
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+    for (int32_t k = 0; k < kp; k += 2) {
+        const __m256i w0 = _mm256_load_si256(wp++);
+        const size_t o = (size_t)k * 2;
+        int32_t s;
+#define AVX2_ROW8(ap, x)                                                                                       \
+        memcpy(&s, ap + o, 4);                                                                                 \
+        x = _mm256_add_epi32(x, _mm256_madd_epi16(_mm256_set1_epi32(s), w0));
+        AVX2_ROW8(a0, c0) AVX2_ROW8(a1, c1) AVX2_ROW8(a2, c2) AVX2_ROW8(a3, c3) AVX2_ROW8(a4, c4) AVX2_ROW8(a5, c5)
+#undef AVX2_ROW8
+    }
+    __m256i *o = (__m256i *)acc;
+    _mm256_storeu_si256(o + 0, c0); _mm256_storeu_si256(o + 1, c1); _mm256_storeu_si256(o + 2, c2);
+    _mm256_storeu_si256(o + 3, c3); _mm256_storeu_si256(o + 4, c4); _mm256_storeu_si256(o + 5, c5);
+}
+
+AVX2_TARGET
+static inline __m256i load8_q(ick_qtype type, const void *p) {
+    const __m128i x = _mm_loadl_epi64((const __m128i *)p);
+    return type == ICK_U8 ? _mm256_cvtepu8_epi32(x) : _mm256_cvtepi8_epi32(x);
+}
+
+AVX2_TARGET
+static inline __m256i round_clamp(__m256 v, __m256i zp, __m256i lo, __m256i hi) {
+    const __m256 fl = _mm256_set1_ps(-65536.f), fh = _mm256_set1_ps(65536.f);
+    v = _mm256_min_ps(_mm256_max_ps(v, fl), fh); /* max(v, lo) returns lo for NaN, as ick_clampf */
+    __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), zp); /* cvtps2dq: round to nearest even (MXCSR default) */
+    return _mm256_min_epi32(_mm256_max_epi32(q, lo), hi);
+}
+
+typedef struct rq_consts {
+    __m256i zp, lo, hi, rzp, szp, slo, shi;
+    __m256 mid, rr;
+} rq_consts;
+
+AVX2_TARGET
+static inline rq_consts rq_setup(const ick_requant *rq) {
+    rq_consts k;
+    k.zp = _mm256_set1_epi32(rq->out_zp); k.lo = _mm256_set1_epi32(rq->lo); k.hi = _mm256_set1_epi32(rq->hi);
+    k.rzp = _mm256_set1_epi32(rq->residual_zp); k.szp = _mm256_set1_epi32(rq->sum_zp);
+    k.slo = _mm256_set1_epi32(rq->sum_lo); k.shi = _mm256_set1_epi32(rq->sum_hi);
+    k.mid = _mm256_set1_ps(rq->mid_ratio); k.rr = _mm256_set1_ps(rq->residual_ratio);
+    return k;
+}
+
+/* 8 outputs: acc + offset -> requant (-> residual add) -> bytes. */
+AVX2_TARGET
+static inline void requant8(const rq_consts *k, __m256i a, __m256i off, __m256 mult, ick_qtype type,
+                            const uint8_t *residual, uint8_t *out) {
+    const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a, off)), mult);
+    __m256i q = round_clamp(v, k->zp, k->lo, k->hi);
+    if (residual) {
+        const __m256i r = load8_q(type, residual);
+        const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q, k->zp)), k->mid);
+        const __m256 u = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(r, k->rzp)), k->rr);
+        q = round_clamp(_mm256_add_ps(t, u), k->szp, k->slo, k->shi);
+    }
+    /* values are inside the type's range: the saturating packs only narrow */
+    const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    const __m128i b = type == ICK_U8 ? _mm_packus_epi16(w16, w16) : _mm_packs_epi16(w16, w16);
+    _mm_storel_epi64((__m128i *)out, b);
+}
+
+AVX2_TARGET
+void ick_requant_row__avx2(int32_t n, const int32_t *acc, const int32_t *offset, const float *mult,
+                           const ick_requant *rq, ick_qtype type, const void *residual, void *out) {
+    const rq_consts k = rq_setup(rq);
+    const uint8_t *res = (const uint8_t *)residual;
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        requant8(&k, _mm256_loadu_si256((const __m256i *)(acc + i)), _mm256_loadu_si256((const __m256i *)(offset + i)),
+                 _mm256_loadu_ps(mult + i), type, res ? res + i : NULL, (uint8_t *)out + i);
+    if (i < n)
+        ick_requant_row__scalar(n - i, acc + i, offset + i, mult + i, rq, type, res ? res + i : NULL,
+                                (uint8_t *)out + i);
+}
+
+AVX2_TARGET
+static void requant_tile__avx2(int32_t rows, int32_t n, const int32_t *acc, int32_t acc_stride, const int32_t *offset,
+                               const float *mult, const ick_requant *rq, ick_qtype type, const uint8_t *residual,
+                               size_t res_stride, uint8_t *out, size_t out_stride) {
+    const rq_consts k = rq_setup(rq);
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i off = _mm256_loadu_si256((const __m256i *)(offset + i));
+        const __m256 mu = _mm256_loadu_ps(mult + i);
+        for (int32_t r = 0; r < rows; r++)
+            requant8(&k, _mm256_loadu_si256((const __m256i *)(acc + (size_t)r * acc_stride + i)), off, mu, type,
+                     residual ? residual + r * res_stride + i : NULL, out + r * out_stride + i);
+    }
+    if (i < n)
+        for (int32_t r = 0; r < rows; r++)
+            ick_requant_row__scalar(n - i, acc + (size_t)r * acc_stride + i, offset + i, mult + i, rq, type,
+                                    residual ? residual + r * res_stride + i : NULL, out + r * out_stride + i);
+}
+
+AVX2_TARGET
+static void convert_i16__avx2(ick_qtype type, int32_t zp, const void *src, int16_t *dst, int32_t n) {
+    const __m256i z = _mm256_set1_epi16((int16_t)zp);
+    const uint8_t *s = (const uint8_t *)src;
+    int32_t i = 0;
+    if (type == ICK_U8)
+        for (; i + 16 <= n; i += 16)
+            _mm256_storeu_si256((__m256i *)(dst + i),
+                                _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(s + i))), z));
+    else
+        for (; i + 16 <= n; i += 16)
+            _mm256_storeu_si256((__m256i *)(dst + i),
+                                _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(s + i))), z));
+    for (; i < n; i++) dst[i] = (int16_t)(ick_load_q(type, s, (size_t)i) - zp);
+}
+
+/* Portable body for kernels with many taps. */
+#define ICK_DW_NAME dwconv_generic__avx2
+#define ICK_DW_ATTR AVX2_TARGET static
+#define ICK_DW_REQUANT ick_requant_row__avx2
+#include "dwconv_body.h"
+#undef ICK_DW_NAME
+#undef ICK_DW_ATTR
+#undef ICK_DW_REQUANT
+
+#define DW_MAX_TAPS 64
+
+AVX2_TARGET
+static inline __m256i load16_w(ick_qtype type, const uint8_t *p) {
+    const __m128i x = _mm_loadu_si128((const __m128i *)p);
+    return type == ICK_U8 ? _mm256_cvtepu8_epi16(x) : _mm256_cvtepi8_epi16(x);
+}
+
+/* Depthwise, 16 channels at a time with taps in pairs: vpmaddwd sums a0 * w0 + a1 * w1 per int32 lane (exact;
+ * |sum| <= 2 * 255 * 128). The zero point leaves the inner loop: taps outside the input read a row of zp
+ * values, so sum((a - zp) * w) = sum(a * w) - zp * sum(w) over all taps, and zp * sum(w) goes into the offset.
+ * Interleaved weight pairs and offsets are prepared once per call in the scratch (ick_conv_scratch_size). */
+AVX2_TARGET
+void ick_dwconv__avx2(const ick_conv_desc *d, const int16_t *w, const int32_t *offset, const ick_requant *rq,
+                      const void *input, void *output, int32_t m_begin, int32_t m_end, int32_t *acc_scratch) {
+    const int32_t taps = d->kernel_h * d->kernel_w;
+    if (taps > DW_MAX_TAPS) {
+        dwconv_generic__avx2(d, w, offset, rq, input, output, m_begin, m_end, acc_scratch);
+        return;
+    }
+    const int32_t C = d->out_c, C16 = C / 16 * 16, np = (taps + 1) / 2;
+    const int32_t is = d->in_stride ? d->in_stride : d->in_c;
+    const int32_t os = d->out_stride ? d->out_stride : d->out_c;
+    const int32_t rs = rq->residual_stride ? rq->residual_stride : d->out_c;
+    const ick_qtype type = d->type;
+    const int32_t zp = d->in_zp;
+    /* scratch: [offsets C int32][zp row C bytes, 64-rounded][weight pairs (C/16) * np * 2 ymm] */
+    int32_t *off2 = acc_scratch;
+    uint8_t *zprow = (uint8_t *)acc_scratch + ICK_ROUND_UP((size_t)C * 4, ICK_ALIGN);
+    __m256i *wpairs = (__m256i *)(zprow + ICK_ROUND_UP((size_t)C, ICK_ALIGN));
+    memset(zprow, (int)(uint8_t)zp, (size_t)C);
+    for (int32_t c = 0; c < C; c++) {
+        uint32_t sw = 0;
+        for (int32_t t = 0; t < taps; t++) sw += (uint32_t)w[(size_t)t * C + c];
+        off2[c] = (int32_t)((uint32_t)offset[c] - (uint32_t)zp * sw);
+    }
+    for (int32_t c0 = 0; c0 < C16; c0 += 16)
+        for (int32_t p = 0; p < np; p++) {
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + (size_t)(2 * p) * C + c0));
+            const __m256i w1 = 2 * p + 1 < taps ? _mm256_loadu_si256((const __m256i *)(w + (size_t)(2 * p + 1) * C + c0))
+                                                : _mm256_setzero_si256();
+            __m256i *dst = wpairs + ((size_t)(c0 / 16) * np + p) * 2;
+            _mm256_store_si256(dst, _mm256_unpacklo_epi16(w0, w1));
+            _mm256_store_si256(dst + 1, _mm256_unpackhi_epi16(w0, w1));
+        }
+    const rq_consts k = rq_setup(rq);
+    const uint8_t *tp[DW_MAX_TAPS + 1];
+    for (int32_t m = m_begin; m < m_end; m++) {
+        int32_t oy, ox;
+        const uint8_t *image = ick_conv_image(d, input, m, &oy, &ox);
+        for (int32_t ky = 0, t = 0; ky < d->kernel_h; ky++) {
+            const int32_t iy = oy * d->stride_h - d->pad_top + ky;
+            for (int32_t kx = 0; kx < d->kernel_w; kx++, t++) {
+                const int32_t ix = ox * d->stride_w - d->pad_left + kx;
+                tp[t] = iy >= 0 && iy < d->in_h && ix >= 0 && ix < d->in_w ? image + ((size_t)iy * d->in_w + ix) * is : zprow;
+            }
+        }
+        tp[taps] = zprow; /* partner of an odd last tap, weight 0 */
+        const uint8_t *res = rq->residual ? (const uint8_t *)rq->residual + (size_t)m * rs : NULL;
+        uint8_t *out = (uint8_t *)output + (size_t)m * os;
+        const __m256i *wb = wpairs;
+        for (int32_t c0 = 0; c0 < C16; c0 += 16, wb += 2 * np) {
+            __m256i lo = _mm256_setzero_si256(), hi = lo;
+            for (int32_t p = 0; p < np; p++) {
+                const __m256i x0 = load16_w(type, tp[2 * p] + c0), x1 = load16_w(type, tp[2 * p + 1] + c0);
+                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), _mm256_load_si256(wb + 2 * p)));
+                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), _mm256_load_si256(wb + 2 * p + 1)));
+            }
+            requant8(&k, _mm256_permute2x128_si256(lo, hi, 0x20), _mm256_loadu_si256((const __m256i *)(off2 + c0)),
+                     _mm256_loadu_ps(rq->mult + c0), type, res ? res + c0 : NULL, out + c0);
+            requant8(&k, _mm256_permute2x128_si256(lo, hi, 0x31), _mm256_loadu_si256((const __m256i *)(off2 + c0 + 8)),
+                     _mm256_loadu_ps(rq->mult + c0 + 8), type, res ? res + c0 + 8 : NULL, out + c0 + 8);
+        }
+        for (int32_t c = C16; c < C; c++) {
+            int32_t a = 0;
+            for (int32_t t = 0; t < taps; t++) a += (ick_load_q(type, tp[t], (size_t)c) - zp) * w[(size_t)t * C + c];
+            ick_requant_row__scalar(1, &a, offset + c, rq->mult + c, rq, type, res ? res + c : NULL, out + c);
+        }
+    }
+}
+
+const ick_variant ick_variant__avx2 = {
+    .isa = ICK_ISA_AVX2, .mr = AVX2_MR, .nr = AVX2_NR, .kr = 2, .kalign = 2, .afmt = ICK_AFMT_I16, .w_bytes = 2,
+    .ukernel = gemm_ukernel_6x16__avx2, .requant_row = ick_requant_row__avx2, .dwconv = ick_dwconv__avx2,
+    .convert_i16 = convert_i16__avx2, .ukernel_half = gemm_ukernel_6x8__avx2,
+    .requant_tile = requant_tile__avx2,
+};
+#else
+const ick_variant ick_variant__avx2 = {.isa = ICK_ISA_AVX2};
+#endif

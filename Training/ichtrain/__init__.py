@@ -1,0 +1,1 @@
+"""ichtrain: the ICH detector's training toolkit (PyTorch; runs in Training/.venv only)."""

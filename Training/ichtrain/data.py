@@ -1,0 +1,194 @@
+"""RSNA-format data: a labels CSV (`ID,Label`, rows `ID_<image>_<subtype>`) and a DICOM folder.
+
+Works with the RSNA 2019 layout (stage_2_train.csv + one `ID_xxx.dcm` per slice, where the
+file's SOPInstanceUID is `ID_xxx`) and with `ichtriage phantom` output (labels.csv + nested
+series folders, SOPInstanceUID numeric, label key `ID_<SOPInstanceUID>`).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+from .preprocess import PixelSpec, PreprocessError, preprocess_slice, slice_order
+
+SUBTYPES = ("any", "epidural", "intraparenchymal", "intraventricular", "subarachnoid", "subdural")
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+
+
+class DataError(Exception):
+    """Bad or inconsistent training data, with the file or row that caused it."""
+
+
+@dataclass
+class SliceRef:
+    path: str
+    sop_uid: str
+    series_uid: str
+    position: tuple
+    orientation: tuple
+    instance: int
+
+
+@dataclass
+class Series:
+    uid: str
+    slices: list[SliceRef]                      # ordered along the slice normal
+    labels: np.ndarray | None = None            # [S,6] float32, or None when unlabelled
+    description: str = ""
+    meta: dict = field(default_factory=dict)
+
+
+def read_labels(csv_path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """labels CSV -> {image key: [6] float32}; every image must have all six labels."""
+    out: dict[str, dict[str, int]] = {}
+    with open(csv_path, newline="") as f:
+        rows = csv.reader(f)
+        header = next(rows, None)
+        if header is None or [h.strip() for h in header[:2]] != ["ID", "Label"]:
+            raise DataError(f"{csv_path}: header must be 'ID,Label', got {header}")
+        for lineno, row in enumerate(rows, start=2):
+            if not row:
+                continue
+            if len(row) < 2:
+                raise DataError(f"{csv_path}:{lineno}: expected 2 columns, got {row}")
+            key, _, subtype = row[0].strip().rpartition("_")
+            if subtype not in SUBTYPES or not key:
+                raise DataError(f"{csv_path}:{lineno}: ID '{row[0]}' does not end in a known subtype")
+            try:
+                value = int(float(row[1]))
+            except ValueError:
+                raise DataError(f"{csv_path}:{lineno}: label '{row[1]}' is not 0 or 1") from None
+            if value not in (0, 1):
+                raise DataError(f"{csv_path}:{lineno}: label '{row[1]}' is not 0 or 1")
+            out.setdefault(key, {})[subtype] = value  # RSNA's file repeats some rows: last wins
+    labels = {}
+    for key, d in out.items():
+        missing = [s for s in SUBTYPES if s not in d]
+        if missing:
+            raise DataError(f"{csv_path}: image {key} lacks labels {missing}")
+        labels[key] = np.array([d[s] for s in SUBTYPES], dtype=np.float32)
+    return labels
+
+
+def _is_axial_ct(ds) -> bool:
+    if str(getattr(ds, "SOPClassUID", "")) != CT_IMAGE_STORAGE:
+        return False
+    image_type = [str(v).upper() for v in getattr(ds, "ImageType", [])]
+    if "LOCALIZER" in image_type:
+        return False
+    return hasattr(ds, "ImagePositionPatient") and hasattr(ds, "ImageOrientationPatient")
+
+
+def scan_dicom(folder: str | os.PathLike) -> dict[str, list[SliceRef]]:
+    """All axial CT slices under `folder` (any nesting, any file names), grouped by series."""
+    series: dict[str, list[SliceRef]] = {}
+    for root, _, files in os.walk(folder):
+        for name in sorted(files):
+            if name.upper() in ("DICOMDIR", "DIRFILE") or name.endswith((".csv", ".json", ".md", ".png", ".npy", ".txt")):
+                continue
+            path = os.path.join(root, name)
+            try:
+                ds = pydicom.dcmread(path, stop_before_pixels=True)
+            except Exception:
+                continue  # not DICOM: skipped, as the appliance's intake does
+            if not _is_axial_ct(ds):
+                continue
+            ref = SliceRef(path=path, sop_uid=str(ds.SOPInstanceUID), series_uid=str(ds.SeriesInstanceUID),
+                           position=tuple(float(v) for v in ds.ImagePositionPatient),
+                           orientation=tuple(float(v) for v in ds.ImageOrientationPatient),
+                           instance=int(getattr(ds, "InstanceNumber", 0) or 0))
+            series.setdefault(ref.series_uid, []).append(ref)
+    for uid, refs in series.items():
+        seen, unique = set(), []
+        for r in refs:
+            if r.sop_uid not in seen:
+                seen.add(r.sop_uid)
+                unique.append(r)
+        order = slice_order([r.position for r in unique], unique[0].orientation, [r.instance for r in unique])
+        series[uid] = [unique[i] for i in order]
+    return series
+
+
+def _label_for(labels: dict[str, np.ndarray], sop: str):
+    return labels.get(f"ID_{sop}", labels.get(sop))
+
+
+def load_index(dicom_dir, labels_csv) -> list[Series]:
+    """Labelled series: every slice of every series must have labels (else DataError)."""
+    labels = read_labels(labels_csv)
+    found = scan_dicom(dicom_dir)
+    if not found:
+        raise DataError(f"{dicom_dir}: no axial CT slices found")
+    out = []
+    for uid in sorted(found):
+        refs = found[uid]
+        lab = [_label_for(labels, r.sop_uid) for r in refs]
+        missing = [r.path for r, l in zip(refs, lab) if l is None]
+        if len(missing) == len(refs):
+            continue  # a series the labels file does not cover (e.g. RSNA test images)
+        if missing:
+            raise DataError(f"series {uid}: {len(missing)} slice(s) without labels, e.g. {missing[0]}")
+        out.append(Series(uid=uid, slices=refs, labels=np.stack(lab)))
+    if not out:
+        raise DataError(f"{labels_csv}: no label matches a slice under {dicom_dir}")
+    return out
+
+
+def pixel_spec(ds) -> PixelSpec:
+    pad = getattr(ds, "PixelPaddingValue", None)
+    return PixelSpec(rescale_slope=float(getattr(ds, "RescaleSlope", 1.0) or 1.0),
+                     rescale_intercept=float(getattr(ds, "RescaleIntercept", 0.0) or 0.0),
+                     bits_stored=int(getattr(ds, "BitsStored", 16)),
+                     pixel_representation=int(getattr(ds, "PixelRepresentation", 0)),
+                     pixel_padding_value=None if pad is None else int(pad))
+
+
+def load_slice(path: str) -> np.ndarray:
+    ds = pydicom.dcmread(path)
+    try:
+        stored = ds.pixel_array
+    except Exception as e:
+        raise PreprocessError(f"{path}: cannot decode pixel data ({e})") from None
+    return preprocess_slice(stored, pixel_spec(ds))
+
+
+def load_series_pixels(series: Series) -> np.ndarray:
+    """[S,3,256,256] float32 model input, slices in the series' order."""
+    return np.stack([load_slice(r.path) for r in series.slices]).astype(np.float32)
+
+
+def split_of(series_uid: str, fractions: dict[str, float]) -> str:
+    """Deterministic split by a hash of the SeriesInstanceUID (independent of file order)."""
+    h = int(hashlib.sha256(series_uid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    acc = 0.0
+    for name, frac in fractions.items():
+        acc += frac
+        if h < acc:
+            return name
+    return list(fractions)[-1]
+
+
+def series_labels(labels: np.ndarray) -> np.ndarray:
+    """Series label = any slice positive, per subtype."""
+    return labels.max(axis=0)
+
+
+def read_real_exam(folder) -> list[tuple[Series, np.ndarray]]:
+    """Unlabelled exams (the real negatives): each axial CT series with its model input."""
+    out = []
+    for uid, refs in sorted(scan_dicom(folder).items()):
+        s = Series(uid=uid, slices=refs)
+        ds = pydicom.dcmread(refs[0].path, stop_before_pixels=True)
+        s.description = str(getattr(ds, "SeriesDescription", ""))
+        out.append((s, load_series_pixels(s)))
+    return out
+
+
+def relpath(p: str, base) -> str:
+    return str(Path(p).resolve().relative_to(Path(base).resolve())) if base else p

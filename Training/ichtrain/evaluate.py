@@ -1,0 +1,37 @@
+"""Evaluation of an ONNX model on labelled series (slice and series level) and on real exams."""
+from __future__ import annotations
+
+import numpy as np
+
+from .data import SUBTYPES
+from .export import OnnxRunner
+from .metrics import summarize
+
+
+def predict(model_path: str, series_pixels: list[np.ndarray], threads: int = 2) -> list[np.ndarray]:
+    """Per series: the model's `probs` [S,6] (after the LSTM)."""
+    run = OnnxRunner(model_path, threads)
+    return [run(x)[0] for x in series_pixels]
+
+
+def evaluate(probs: list[np.ndarray], labels: list[np.ndarray], thresholds: np.ndarray) -> dict:
+    """Slice level (every slice a row) and series level (max over slices, label = any slice positive)."""
+    ys, ps = np.concatenate(labels), np.concatenate(probs)
+    sy = np.stack([l.max(axis=0) for l in labels])
+    sp = np.stack([p.max(axis=0) for p in probs])
+    return {"slice": summarize(ys, ps, thresholds, SUBTYPES),
+            "series": summarize(sy, sp, thresholds, SUBTYPES),
+            "series_decisions_any": [bool(v) for v in sp[:, 0] >= thresholds[0]]}
+
+
+def compare(float_eval: dict, int8_eval: dict) -> dict:
+    """int8 against float32: relative log-loss change and series 'any' decision agreement."""
+    lf = float_eval["slice"]["weighted_log_loss"]
+    lq = int8_eval["slice"]["weighted_log_loss"]
+    a, b = float_eval["series_decisions_any"], int8_eval["series_decisions_any"]
+    same = sum(x == y for x, y in zip(a, b))
+    return {"slice_log_loss_float32": lf, "slice_log_loss_int8": lq,
+            "relative_change": (lq - lf) / lf if lf > 0 else None,
+            "series_same_decision": same, "series_total": len(a),
+            "series_same_decision_fraction": same / len(a) if a else None}
+

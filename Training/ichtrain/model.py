@@ -1,0 +1,168 @@
+"""The detector (after Burduja, Ionescu & Verga, Sensors 2020), sized for ARM boxes by default.
+
+SliceNet: CNN backbone -> last conv feature map -> global average pool -> embedding -> Gemm -> 6 logits.
+SequenceHead: PCA-120 (a fixed linear layer) of the embedding, concatenated with the 6 slice
+probabilities -> bidirectional LSTM over the ordered slices -> concatenated again with the slice
+probabilities -> Linear -> 6 logits per slice.
+Detector: both in one module, the graph exported to ONNX.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+N_OUT = 6
+
+
+def _conv_bn(cin, cout, k=3, stride=1, groups=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.c1 = _conv_bn(cin, cout, 3, stride)
+        self.c2 = _conv_bn(cout, cout, 3, 1)
+        self.relu = nn.ReLU()
+        self.proj = _conv_bn(cin, cout, 1, stride) if (stride != 1 or cin != cout) else None
+
+    def forward(self, x):
+        y = self.c2(self.relu(self.c1(x)))
+        return self.relu(y + (self.proj(x) if self.proj is not None else x))
+
+
+class SmallResNet(nn.Module):
+    """Narrow ResNet: about 0.27 GMAC per 256x256 slice; output [N,256,8,8]."""
+
+    def __init__(self, widths=(32, 64, 128, 256)):
+        super().__init__()
+        self.stem = nn.Sequential(_conv_bn(3, 16, 3, 2), nn.ReLU(), _conv_bn(16, widths[0], 3, 2), nn.ReLU())
+        blocks, cin = [], widths[0]
+        for i, w in enumerate(widths):
+            blocks.append(BasicBlock(cin, w, 1 if i == 0 else 2))
+            cin = w
+        self.blocks = nn.Sequential(*blocks)
+        self.out_channels = widths[-1]
+
+    def forward(self, x):
+        return self.blocks(self.stem(x))
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, cin, width, cout, stride, groups):
+        super().__init__()
+        self.c1 = _conv_bn(cin, width, 1)
+        self.c2 = _conv_bn(width, width, 3, stride, groups)
+        self.c3 = _conv_bn(width, cout, 1)
+        self.relu = nn.ReLU()
+        self.proj = _conv_bn(cin, cout, 1, stride) if (stride != 1 or cin != cout) else None
+
+    def forward(self, x):
+        y = self.c3(self.relu(self.c2(self.relu(self.c1(x)))))
+        return self.relu(y + (self.proj(x) if self.proj is not None else x))
+
+
+class ResNeXt(nn.Module):
+    """ResNeXt-101 32x8d (the paper's backbone; about 16 GMAC per 224x224 image, 2048-d output)."""
+
+    def __init__(self, layers=(3, 4, 23, 3), groups=32, width_per_group=8):
+        super().__init__()
+        self.stem = nn.Sequential(_conv_bn(3, 64, 7, 2), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        blocks, cin = [], 64
+        for i, n in enumerate(layers):
+            planes = 64 * 2 ** i
+            width = planes * width_per_group * groups // 64
+            for j in range(n):
+                blocks.append(Bottleneck(cin, width, planes * 4, 2 if (j == 0 and i > 0) else 1, groups))
+                cin = planes * 4
+        self.blocks = nn.Sequential(*blocks)
+        self.out_channels = cin
+
+    def forward(self, x):
+        return self.blocks(self.stem(x))
+
+
+BACKBONES = {"small": SmallResNet, "resnext101_32x8d": ResNeXt}
+
+
+class SliceNet(nn.Module):
+    def __init__(self, backbone="small"):
+        super().__init__()
+        self.backbone = BACKBONES[backbone]()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.head = nn.Linear(self.backbone.out_channels, N_OUT)
+
+    def forward(self, x):
+        """-> (logits [N,6], embedding [N,C], feature map [N,C,h,w])."""
+        f = self.backbone(x)
+        e = self.flatten(self.pool(f))
+        return self.head(e), e, f
+
+
+class SequenceHead(nn.Module):
+    def __init__(self, emb_dim, pca_dim=120, hidden=64, layers=2):
+        super().__init__()
+        self.pca = nn.Linear(emb_dim, pca_dim)  # fixed: set from the SVD, not trained
+        self.pca.requires_grad_(False)
+        self.lstm = nn.LSTM(pca_dim + N_OUT, hidden, num_layers=layers, bidirectional=True)
+        self.out = nn.Linear(2 * hidden + N_OUT, N_OUT)
+
+    def set_pca(self, mean: torch.Tensor, components: torch.Tensor):
+        """PCA as a linear layer: y = (e - mean) @ components.T  (components [k,C])."""
+        with torch.no_grad():
+            self.pca.weight.copy_(components)
+            self.pca.bias.copy_(-(components @ mean))
+
+    def forward_features(self, z, slice_probs):
+        """z: PCA features [S,k]; slice_probs [S,6] -> logits [S,6] (one series)."""
+        x = torch.cat([z, slice_probs], dim=1).unsqueeze(1)
+        y, _ = self.lstm(x)
+        return self.out(torch.cat([y.squeeze(1), slice_probs], dim=1))
+
+    def forward(self, emb, slice_probs):
+        return self.forward_features(self.pca(emb), slice_probs)
+
+
+class Detector(nn.Module):
+    """The exported graph: slices [S,3,256,256] -> probs [S,6], slice_logits [S,6], features."""
+
+    def __init__(self, slice_net: SliceNet, seq: SequenceHead):
+        super().__init__()
+        self.slice_net = slice_net
+        self.seq = seq
+
+    def forward(self, slices):
+        logits, emb, feats = self.slice_net(slices)
+        p = torch.sigmoid(logits)
+        return torch.sigmoid(self.seq(emb, p)), logits, feats
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """Replace every Conv+BatchNorm pair (as built by _conv_bn) by one Conv with bias (eval mode)."""
+    for name, child in module.named_children():
+        if (isinstance(child, nn.Sequential) and len(child) == 2 and isinstance(child[0], nn.Conv2d)
+                and isinstance(child[1], nn.BatchNorm2d)):
+            setattr(module, name, torch.nn.utils.fusion.fuse_conv_bn_eval(child[0], child[1]))
+        else:
+            fold_batchnorm(child)
+    return module
+
+
+def count_macs(net: nn.Module, size=256) -> int:
+    """Multiply-accumulates of the convs and linears for one [1,3,size,size] input."""
+    macs = 0
+
+    def hook(m, inp, out):
+        nonlocal macs
+        if isinstance(m, nn.Conv2d):
+            macs += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, nn.Linear):
+            macs += out.numel() * m.in_features
+
+    hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        net.eval()(torch.zeros(1, 3, size, size))
+    for h in hs:
+        h.remove()
+    return macs

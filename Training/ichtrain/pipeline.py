@@ -1,0 +1,189 @@
+"""The one documented command: RSNA-format data -> train -> export -> quantize -> calibrate ->
+evaluate -> package.  `python -m ichtrain pipeline --data DIR [...]` (see Training/README.md)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+
+import numpy as np
+import onnx
+import torch
+
+from . import bundle, calibrate, report
+from .data import SUBTYPES, load_index, load_series_pixels, read_real_exam, relpath, split_of
+from .evaluate import compare, evaluate, predict
+from .export import OnnxRunner, check_ops, export_onnx, ops_in
+from .model import count_macs
+from .train import TrainConfig, build_detector, fit_pca, slice_outputs, train_sequence, train_slices
+
+SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2}
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="python -m ichtrain pipeline", description=__doc__)
+    ap.add_argument("--data", required=True, help="folder with the DICOM slices (any nesting)")
+    ap.add_argument("--labels", help="RSNA-format CSV (default: DATA/labels.csv or DATA/stage_2_train.csv)")
+    ap.add_argument("--work", default="build/train", help="intermediate files (float ONNX, checkpoints)")
+    ap.add_argument("--bundle", default="Models/default", help="where the model bundle is written")
+    ap.add_argument("--calibration-dir", default="Calibration", help="calibration set manifest + results")
+    ap.add_argument("--real", help="folder of real exams without labels (their per-slice probabilities are reported)")
+    ap.add_argument("--provenance", default="", help="how DATA was made (recorded in the report and calibration set)")
+    ap.add_argument("--name", default="ichtriage-default")
+    ap.add_argument("--version", default="0.1.0")
+    ap.add_argument("--backbone", default="small", choices=["small", "resnext101_32x8d"])
+    ap.add_argument("--slice-epochs", type=int, default=6)
+    ap.add_argument("--seq-epochs", type=int, default=30)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lstm-hidden", type=int, default=64)
+    ap.add_argument("--lstm-layers", type=int, default=2)
+    ap.add_argument("--calib-series", type=int, default=8, help="training series used to calibrate int8 ranges")
+    ap.add_argument("--min-sensitivity", type=float, default=0.95)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    a = parse_args(argv)
+    torch.set_num_threads(a.threads)
+    t_start = time.time()
+    timings = {}
+    for d in (a.work, a.bundle, a.calibration_dir):
+        os.makedirs(d, exist_ok=True)
+    log_path = os.path.join(a.work, "train.log")
+    log_file = open(log_path, "w")
+
+    def log(msg):
+        line = f"[{time.time() - t_start:7.1f}s] {msg}"
+        print(line, flush=True)
+        log_file.write(line + "\n")
+        log_file.flush()
+
+    labels_csv = a.labels or next((os.path.join(a.data, n) for n in ("labels.csv", "stage_2_train.csv")
+                                   if os.path.exists(os.path.join(a.data, n))), None)
+    if labels_csv is None:
+        raise SystemExit(f"error: no labels CSV given and none found in {a.data}")
+    cfg = TrainConfig(backbone=a.backbone, slice_epochs=a.slice_epochs, batch_size=a.batch_size, lr=a.lr,
+                      lstm_hidden=a.lstm_hidden, lstm_layers=a.lstm_layers, seq_epochs=a.seq_epochs,
+                      seed=a.seed, threads=a.threads)
+
+    # 1. data
+    t = time.time()
+    index = load_index(a.data, labels_csv)
+    split = {s.uid: split_of(s.uid, SPLITS) for s in index}
+    parts = {k: [s for s in index if split[s.uid] == k] for k in SPLITS}
+    for k, v in parts.items():
+        if not v:
+            raise SystemExit(f"error: split '{k}' is empty ({len(index)} series): give more series")
+    pix = {k: [load_series_pixels(s) for s in v] for k, v in parts.items()}
+    lab = {k: [s.labels for s in v] for k, v in parts.items()}
+    timings["load"] = time.time() - t
+    log(f"data: {len(index)} series, {sum(len(s.slices) for s in index)} slices; "
+        + ", ".join(f"{k} {len(v)} series/{sum(x.shape[0] for x in pix[k])} slices" for k, v in parts.items()))
+
+    # 2. slice CNN, 3. PCA + sequence model
+    t = time.time()
+    train_pix16 = [x.astype(np.float16) for x in pix["train"]]  # halves memory; training only
+    net = train_slices(train_pix16, lab["train"], cfg, log)
+    timings["train_slices"] = time.time() - t
+    t = time.time()
+    outs = [slice_outputs(net, x) for x in pix["train"]]
+    mean, comps = fit_pca(np.concatenate([e for _, e in outs]), cfg.pca_dim)
+    seq = train_sequence([e for _, e in outs], [l for l, _ in outs], lab["train"], mean, comps, cfg, log)
+    det = build_detector(net, seq)
+    torch.save({"state_dict": det.state_dict(), "config": vars(cfg)}, os.path.join(a.work, "detector.pt"))
+    timings["train_sequence"] = time.time() - t
+
+    # 4. export float32 ONNX, 5. int8 QDQ calibrated on recorded training series
+    t = time.time()
+    float_path = os.path.join(a.work, "model-float32.onnx")
+    model = export_onnx(det, float_path, pix["val"][0][:4])
+    float_ops = ops_in(model)
+    calib = sorted(parts["train"], key=lambda s: s.uid)[: a.calib_series]
+    calib_ids = {s.uid for s in calib}
+    calib_pix = [x for s, x in zip(parts["train"], pix["train"]) if s.uid in calib_ids]
+    int8_path = os.path.join(a.bundle, "model.onnx")
+    qsettings = calibrate.quantize(float_path, int8_path, calib_pix)
+    int8_ops = check_ops(onnx.load(int8_path))
+    calib_record = {
+        "purpose": "int8 activation ranges (MinMax) for model.onnx",
+        "provenance": a.provenance,
+        "data": os.path.abspath(a.data),
+        "rule": f"the first {a.calib_series} training series by SeriesInstanceUID",
+        "series": [{"series_uid": s.uid, "slices": len(s.slices),
+                    "files": [relpath(r.path, a.data) for r in s.slices]} for s in calib],
+    }
+    calib_id = "calib-" + bundle.hashlib.sha256(json.dumps(calib_record["series"], sort_keys=True).encode()).hexdigest()[:12]
+    calib_record["calibration_id"] = calib_id
+    timings["export_quantize"] = time.time() - t
+
+    # 6. operating points on the validation set (int8 model: the one shipped), 7. evaluation on test
+    t = time.time()
+    val_q = predict(int8_path, pix["val"], a.threads)
+    thr, thr_why = calibrate.choose_thresholds(np.stack([l.max(axis=0) for l in lab["val"]]),
+                                               np.stack([p.max(axis=0) for p in val_q]), SUBTYPES, a.min_sensitivity)
+    test_f = predict(float_path, pix["test"], a.threads)
+    test_q = predict(int8_path, pix["test"], a.threads)
+    ev = {"float32": evaluate(test_f, lab["test"], thr), "int8": evaluate(test_q, lab["test"], thr),
+          "val_int8": evaluate(val_q, lab["val"], thr)}
+    ev["int8_vs_float32"] = compare(ev["float32"], ev["int8"])
+    timings["calibrate_evaluate"] = time.time() - t
+
+    # 8. real exams (no labels: real negatives, every slice's "any" probability reported)
+    real = []
+    if a.real:
+        runners = {"float32": OnnxRunner(float_path, a.threads), "int8": OnnxRunner(int8_path, a.threads)}
+        for s, x in read_real_exam(a.real):
+            entry = {"series_uid": s.uid, "description": s.description,
+                     "folder": relpath(os.path.dirname(s.slices[0].path), a.real),
+                     "files": [os.path.basename(r.path) for r in s.slices]}
+            for k, run in runners.items():
+                entry[f"any_{k}"] = [float(v) for v in run(x)[0][:, 0]]
+            entry["alert_int8"] = bool(max(entry["any_int8"]) >= thr[0])
+            real.append(entry)
+            log(f"real exam {entry['folder']}: max any float32 {max(entry['any_float32']):.4f} "
+                f"int8 {max(entry['any_int8']):.4f} -> {'ALERT (false positive)' if entry['alert_int8'] else 'no alert'}")
+
+    # 9. package
+    t = time.time()
+    pos = max(range(len(parts["test"])), key=lambda i: lab["test"][i][:, 0].sum())
+    x_st = pix["test"][pos]
+    k = int(np.argmax(lab["test"][pos][:, 0])) if lab["test"][pos][:, 0].any() else 0
+    k = min(k, x_st.shape[0] - 2) if x_st.shape[0] >= 2 else 0
+    x_st = x_st[k:k + 2]
+    bundle.write_selftest(a.bundle, x_st, OnnxRunner(int8_path, a.threads)(x_st))
+    arch = {"backbone": a.backbone, "backbone_gmac_per_slice": count_macs(net.backbone) / 1e9,
+            "embedding": net.backbone.out_channels, "pca": cfg.pca_dim, "lstm_layers": cfg.lstm_layers,
+            "lstm_hidden": cfg.lstm_hidden, "bidirectional": True, "onnx_opset": 17,
+            "ops_float32": float_ops, "ops_int8": int8_ops}
+    results = {"command": "python -m ichtrain pipeline " + " ".join(shlex.quote(v) for v in argv),
+               "provenance": a.provenance, "labels_csv": os.path.abspath(labels_csv),
+               "splits": {k: [s.uid for s in v] for k, v in parts.items()},
+               "train_config": vars(cfg), "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
+               "threshold_rule": thr_why, "evaluation": ev, "real_exams": real, "architecture": arch,
+               "quantization": qsettings, "calibration_id": calib_id}
+    with open(os.path.join(a.calibration_dir, "calibration-set.json"), "w") as f:
+        json.dump(calib_record, f, indent=1)
+    with open(os.path.join(a.calibration_dir, "thresholds.json"), "w") as f:
+        json.dump({"calibration_id": calib_id, "thresholds": results["thresholds"], "rule": thr_why,
+                   "validation_series": results["splits"]["val"], "validation_int8": ev["val_int8"]}, f, indent=1)
+    timings["total"] = time.time() - t_start
+    with open(os.path.join(a.bundle, "evaluation.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(a.bundle, "EVALUATION.md"), "w") as f:
+        f.write(report.render(results))
+    bundle.write_manifest(a.bundle, name=a.name, version=a.version, thresholds=thr, threshold_notes=thr_why,
+                          calibration_id=calib_id, quantization=qsettings, architecture=arch)
+    problems = bundle.verify(a.bundle)
+    if problems:
+        raise SystemExit("error: bundle does not verify: " + "; ".join(problems))
+    log(f"bundle written to {a.bundle} ({timings['total']:.0f}s total); "
+        f"test weighted log loss float32 {ev['float32']['slice']['weighted_log_loss']:.4f} "
+        f"int8 {ev['int8']['slice']['weighted_log_loss']:.4f}")
+    return 0

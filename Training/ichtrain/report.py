@@ -1,0 +1,86 @@
+"""EVALUATION.md from the pipeline's results (every figure labelled with the data it comes from)."""
+from __future__ import annotations
+
+from .data import SUBTYPES
+
+
+def _f(v, nd=4):
+    return "n/a" if v is None else f"{v:.{nd}f}"
+
+
+def _table(summary: dict) -> list[str]:
+    rows = ["| label | positives | AUC | threshold | sensitivity | specificity |", "|---|---|---|---|---|---|"]
+    for s in SUBTYPES:
+        d = summary["per_subtype"][s]
+        rows.append(f"| {s} | {d['positives']} | {_f(d['auc'])} | {_f(d['threshold'])} | "
+                    f"{_f(d['sensitivity'], 3)} | {_f(d['specificity'], 3)} |")
+    return rows
+
+
+def render(r: dict) -> str:
+    ev, cmp = r["evaluation"], r["evaluation"]["int8_vs_float32"]
+    n_test = len(r["splits"]["test"])
+    out = [
+        "# Evaluation of the default model",
+        "",
+        "**All accuracy figures below are on SYNTHETIC data** made by the project's generator "
+        "(see Provenance); there is no labelled real hemorrhage data on these machines. They say how well "
+        "the model learnt the generator's lesions, not how it performs on patients.",
+        "",
+        "## Reproduce",
+        "",
+        "```sh",
+        "make train      # generate data -> train -> evaluate -> quantize -> calibrate -> package",
+        "```",
+        "",
+        "which ran:",
+        "",
+        "```sh",
+        r["command"],
+        "```",
+        "",
+        f"Provenance of the data: {r['provenance'] or 'not recorded'}",
+        "",
+        f"Splits by SeriesInstanceUID hash: train {len(r['splits']['train'])}, validation "
+        f"{len(r['splits']['val'])}, held-out test {n_test} series.",
+        f"Timings (2 CPU threads): " + ", ".join(f"{k} {v:.0f} s" for k, v in r["timings_s"].items()),
+        "",
+        "## Held-out synthetic test series",
+        "",
+        "| model | slice weighted log loss | series weighted log loss | slice AUC any | series AUC any |",
+        "|---|---|---|---|---|",
+    ]
+    for k in ("float32", "int8"):
+        e = ev[k]
+        out.append(f"| {k} | {_f(e['slice']['weighted_log_loss'])} | {_f(e['series']['weighted_log_loss'])} | "
+                   f"{_f(e['slice']['per_subtype']['any']['auc'])} | {_f(e['series']['per_subtype']['any']['auc'])} |")
+    out += ["", f"int8 against float32: slice weighted log loss {_f(cmp['slice_log_loss_float32'])} -> "
+            f"{_f(cmp['slice_log_loss_int8'])} (relative change {_f(None if cmp['relative_change'] is None else 100 * cmp['relative_change'], 2)} %); "
+            f"same series decision (any) on {cmp['series_same_decision']}/{cmp['series_total']} series.",
+            "", "Goals (issue 4): weighted log loss < 0.05, AUC(any) >= 0.98, int8 within 2 % relative "
+            "and the same decision on >= 99 % of series.", ""]
+    for k in ("float32", "int8"):
+        for level in ("slice", "series"):
+            out += [f"### {k}, {level} level (synthetic test set, {ev[k][level]['n']} {level}s)", ""]
+            out += _table(ev[k][level]) + [""]
+    out += ["## Operating points", "",
+            "Chosen on the validation split with the int8 model at series level (series score = max over "
+            "slices): " + "; ".join(f"{s}: {_f(r['thresholds'][s])} ({r['threshold_rule'][s]})" for s in SUBTYPES), ""]
+    out += ["## Real exams (no hemorrhage known: real negatives)", ""]
+    if not r["real_exams"]:
+        out += ["Not run (no --real folder given).", ""]
+    for e in r["real_exams"]:
+        verdict = ("**FALSE ALERT**: series max above the 'any' threshold" if e["alert_int8"]
+                   else "no alert (series max below the 'any' threshold)")
+        out += [f"### {e['folder']} ({e['description']}), {len(e['files'])} slices: {verdict}", "",
+                "| slice (ordered) | file | any float32 | any int8 |", "|---|---|---|---|"]
+        for i, (fn, a, b) in enumerate(zip(e["files"], e["any_float32"], e["any_int8"])):
+            out.append(f"| {i} | {fn} | {a:.4f} | {b:.4f} |")
+        out.append("")
+    arch = r["architecture"]
+    out += ["## Model", "",
+            f"Backbone {arch['backbone']} ({arch['backbone_gmac_per_slice']:.3f} GMAC per 256x256 slice), "
+            f"embedding {arch['embedding']} -> PCA {arch['pca']}; BiLSTM {arch['lstm_layers']} layers, hidden "
+            f"{arch['lstm_hidden']}. ONNX opset 17 operators, float32: {', '.join(arch['ops_float32'])}; "
+            f"int8: {', '.join(arch['ops_int8'])}.", ""]
+    return "\n".join(out)

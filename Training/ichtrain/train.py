@@ -1,0 +1,140 @@
+"""Training as in the paper: slice-level CNN first, then PCA of its embeddings, then the
+sequence model (bidirectional LSTM) on the ordered slices of each series."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .model import Detector, SequenceHead, SliceNet
+
+# RSNA 2019 weights: "any" counts twice.
+LABEL_WEIGHTS = torch.tensor([2.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+
+
+@dataclass
+class TrainConfig:
+    backbone: str = "small"
+    slice_epochs: int = 6
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    pca_dim: int = 120
+    lstm_hidden: int = 64
+    lstm_layers: int = 2
+    seq_epochs: int = 30
+    seq_lr: float = 2e-3
+    seed: int = 0
+    threads: int = 2
+    log_every: int = 20
+
+
+def weighted_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Weighted multi-label BCE, weights 2 for any, 1 per subtype (the RSNA metric's loss)."""
+    bce = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    w = LABEL_WEIGHTS.to(bce)
+    return (bce * w).sum(dim=1).mean() / w.sum()
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Left-right flip and small shifts: hemorrhage labels do not change under either."""
+    flip = torch.rand(x.shape[0], generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    dy, dx = (int(v) for v in torch.randint(-8, 9, (2,), generator=gen))
+    return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+
+
+def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainConfig, log=print) -> SliceNet:
+    """pixels: per series [S,3,256,256] (float16 or float32); labels: per series [S,6]."""
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    net = SliceNet(cfg.backbone)
+    index = [(i, j) for i, p in enumerate(pixels) for j in range(p.shape[0])]
+    steps_per_epoch = math.ceil(len(index) / cfg.batch_size)
+    total = steps_per_epoch * cfg.slice_epochs
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.15)
+    step, t0 = 0, time.time()
+    for epoch in range(cfg.slice_epochs):
+        net.train()
+        perm = torch.randperm(len(index), generator=gen).tolist()
+        run = 0.0
+        for b in range(steps_per_epoch):
+            batch = [index[k] for k in perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
+            if len(batch) < 2:
+                continue  # BatchNorm needs more than one sample
+            x = torch.from_numpy(np.stack([pixels[i][j] for i, j in batch]).astype(np.float32))
+            y = torch.from_numpy(np.stack([labels[i][j] for i, j in batch]).astype(np.float32))
+            logits, _, _ = net(_augment(x, gen))
+            loss = weighted_bce(logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            run += float(loss)
+            if step % cfg.log_every == 0:
+                log(f"slice epoch {epoch + 1}/{cfg.slice_epochs} step {step}/{total} "
+                    f"loss {run / (b + 1):.4f} ({time.time() - t0:.0f}s)")
+        log(f"slice epoch {epoch + 1} done: mean loss {run / max(steps_per_epoch, 1):.4f}")
+    return net.eval()
+
+
+@torch.no_grad()
+def slice_outputs(net: SliceNet, pixels: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """One series -> (slice logits [S,6], embeddings [S,C]) in eval mode."""
+    net.eval()
+    lo, em = [], []
+    for k in range(0, pixels.shape[0], batch):
+        logits, e, _ = net(torch.from_numpy(pixels[k:k + batch].astype(np.float32)))
+        lo.append(logits.numpy())
+        em.append(e.numpy())
+    return np.concatenate(lo), np.concatenate(em)
+
+
+def fit_pca(embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """PCA by SVD (numpy): -> mean [C], components [k,C] (zero rows if fewer than k exist)."""
+    mean = embeddings.mean(axis=0)
+    _, _, vt = np.linalg.svd(embeddings - mean, full_matrices=False)
+    comps = np.zeros((k, embeddings.shape[1]), dtype=np.float64)
+    n = min(k, vt.shape[0])
+    comps[:n] = vt[:n]
+    return mean.astype(np.float32), comps.astype(np.float32)
+
+
+def train_sequence(embs: list[np.ndarray], logits: list[np.ndarray], labels: list[np.ndarray],
+                   mean: np.ndarray, comps: np.ndarray, cfg: TrainConfig, log=print) -> SequenceHead:
+    """The LSTM on fixed CNN outputs, one series per step."""
+    torch.manual_seed(cfg.seed + 1)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    seq = SequenceHead(emb_dim=comps.shape[1], pca_dim=cfg.pca_dim, hidden=cfg.lstm_hidden, layers=cfg.lstm_layers)
+    seq.set_pca(torch.from_numpy(mean), torch.from_numpy(comps))
+    z = [seq.pca(torch.from_numpy(e)).detach() for e in embs]
+    p = [torch.sigmoid(torch.from_numpy(l)) for l in logits]
+    y = [torch.from_numpy(l.astype(np.float32)) for l in labels]
+    params = [q for q in seq.parameters() if q.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.seq_lr, weight_decay=cfg.weight_decay)
+    total = cfg.seq_epochs * len(z)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.seq_lr, total_steps=max(total, 1), pct_start=0.1)
+    seq.train()
+    for epoch in range(cfg.seq_epochs):
+        run = 0.0
+        for i in torch.randperm(len(z), generator=gen).tolist():
+            out = seq.forward_features(z[i], p[i])
+            loss = weighted_bce(out, y[i])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            run += float(loss)
+        if (epoch + 1) % 5 == 0 or epoch == cfg.seq_epochs - 1:
+            log(f"sequence epoch {epoch + 1}/{cfg.seq_epochs}: mean loss {run / max(len(z), 1):.4f}")
+    return seq.eval()
+
+
+def build_detector(net: SliceNet, seq: SequenceHead) -> Detector:
+    return Detector(net, seq).eval()

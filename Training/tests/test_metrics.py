@@ -1,0 +1,39 @@
+import itertools
+
+import numpy as np
+
+from ichtrain.metrics import auc, operating_point, sens_spec, weighted_log_loss
+
+
+def test_auc_matches_pairwise_count_with_ties():
+    rng = np.random.default_rng(3)
+    y = rng.random(60) < 0.4
+    s = np.round(rng.random(60), 1)  # many ties
+    pos, neg = s[y], s[~y]
+    brute = np.mean([1.0 if a > b else 0.5 if a == b else 0.0 for a, b in itertools.product(pos, neg)])
+    assert abs(auc(y, s) - brute) < 1e-12
+    assert auc(np.ones(3), np.arange(3)) is None
+
+
+def test_weighted_log_loss_weights_any_twice():
+    y = np.zeros((2, 6)); y[0, 0] = 1
+    p = np.full((2, 6), 0.5)
+    assert abs(weighted_log_loss(y, p) - np.log(2)) < 1e-12
+    p2 = p.copy(); p2[0, 0] = 0.9   # improving 'any' counts twice as much as a subtype
+    p3 = p.copy(); p3[0, 1] = 0.1
+    d_any = weighted_log_loss(y, p) - weighted_log_loss(y, p2)
+    d_sub = weighted_log_loss(y, p) - weighted_log_loss(y, p3)
+    assert abs(d_any - 2 * d_sub) < 1e-12
+    assert weighted_log_loss(y, y) < 1e-12
+
+
+def test_operating_point_reaches_sensitivity_with_fewest_alerts():
+    rng = np.random.default_rng(4)
+    y = rng.random(200) < 0.3
+    s = np.where(y, rng.normal(0.7, 0.15, 200), rng.normal(0.3, 0.15, 200))
+    t, _ = operating_point(y, s, 0.95)
+    sens, spec = sens_spec(y, s, t)
+    assert sens >= 0.95
+    # a threshold just above the next score up loses the 0.95 sensitivity
+    higher = np.sort(s[s > t])[0]
+    assert sens_spec(y, s, np.nextafter(higher, 2.0))[0] < 0.95

@@ -1,0 +1,65 @@
+"""The one documented command, end to end, on a small RSNA-format set.
+
+The set comes from `ichtriage phantom` when ICHTRIAGE_BIN names a built `ichtriage` with that verb,
+else from the pydicom fixture maker (ichtrain.fixtures); the test prints which."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from ichtrain.bundle import verify
+from ichtrain.export import check_ops, run_onnx
+from ichtrain.fixtures import make_set
+
+TRAINING = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def _make_data(out):
+    binary = os.environ.get("ICHTRIAGE_BIN")
+    if binary and os.path.exists(binary):
+        r = subprocess.run([binary, "phantom", "--help"], capture_output=True)
+        if r.returncode == 0:
+            subprocess.run([binary, "phantom", "--out", out, "--seed", "5000", "--count", "20",
+                            "--slices", "8"], check=True)
+            return "ichtriage phantom"
+    make_set(out, count=20, seed=11, n_slices=6, matrix=512)
+    return "pydicom fixture (ichtrain.fixtures)"
+
+
+def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
+    data = str(tmp_path / "data")
+    source = _make_data(data)
+    print(f"e2e data source: {source}")
+    bundle, calib, work = tmp_path / "bundle", tmp_path / "calib", tmp_path / "work"
+    cmd = [sys.executable, "-m", "ichtrain", "pipeline", "--data", data, "--work", str(work),
+           "--bundle", str(bundle), "--calibration-dir", str(calib), "--real", real_data,
+           "--slice-epochs", "1", "--seq-epochs", "2", "--calib-series", "2", "--provenance", source]
+    r = subprocess.run(cmd, cwd=TRAINING, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for f in ("model.onnx", "manifest.json", "EVALUATION.md", "evaluation.json", "selftest_input.npy",
+              "selftest_probs.npy", "selftest_slice_logits.npy", "selftest_features.npy"):
+        assert (bundle / f).exists(), f
+    assert verify(str(bundle)) == []
+    m = json.loads((bundle / "manifest.json").read_text())
+    assert set(m["thresholds"]) == {"any", "epidural", "intraparenchymal", "intraventricular", "subarachnoid",
+                                    "subdural"}
+    assert m["signature"] is None and m["calibration_id"].startswith("calib-")
+    import onnx
+    q = onnx.load(str(bundle / "model.onnx"))
+    assert "QuantizeLinear" in check_ops(q) and "LSTM" in check_ops(q)
+    # the self-test vectors reproduce with ONNX Runtime
+    x = np.load(bundle / "selftest_input.npy")
+    out = run_onnx(str(bundle / "model.onnx"), x)
+    np.testing.assert_allclose(out[0], np.load(bundle / "selftest_probs.npy"), atol=1e-5)
+    ev = json.loads((bundle / "evaluation.json").read_text())
+    assert len(ev["real_exams"]) == 2 and all(len(e["any_int8"]) == 28 for e in ev["real_exams"])
+    report = (bundle / "EVALUATION.md").read_text()
+    assert "SYNTHETIC" in report and "weighted log loss" in report
+    cs = json.loads((calib / "calibration-set.json").read_text())
+    assert len(cs["series"]) == 2 and cs["calibration_id"] == m["calibration_id"]
+    # a tampered file no longer verifies
+    with open(bundle / "selftest_probs.npy", "ab") as f:
+        f.write(b"x")
+    assert verify(str(bundle))

@@ -1,0 +1,46 @@
+import numpy as np
+import onnx
+import torch
+
+from ichtrain.calibrate import choose_thresholds, float_tail_nodes, quantize
+from ichtrain.export import check_ops, export_onnx, run_onnx
+from ichtrain.model import Detector, SequenceHead, SliceNet
+from ichtrain.train import fit_pca
+
+
+def test_quantize_cnn_int8_lstm_float(tmp_path):
+    torch.manual_seed(0)
+    net = SliceNet("small").eval()
+    emb = np.random.default_rng(0).normal(size=(200, 256)).astype(np.float32)
+    seq = SequenceHead(256)
+    seq.set_pca(*map(torch.from_numpy, fit_pca(emb, 120)))
+    det = Detector(net, seq.eval()).eval()
+    rng = np.random.default_rng(1)
+    calib = [rng.random((3, 3, 256, 256), dtype=np.float32) for _ in range(3)]
+    fp, qp = str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx")
+    fmodel = export_onnx(det, fp, calib[0])
+    tail = float_tail_nodes(fmodel)
+    assert any(n.op_type == "LSTM" for n in fmodel.graph.node if n.name in tail)
+    assert not any(n.op_type == "Conv" for n in fmodel.graph.node if n.name in tail)
+    quantize(fp, qp, calib)
+    q = onnx.load(qp)
+    check_ops(q)
+    producers = {o: n for n in q.graph.node for o in n.output}
+    conv = [n for n in q.graph.node if n.op_type == "Conv"]
+    assert conv and all(producers[n.input[1]].op_type == "DequantizeLinear" for n in conv)  # int8 weights
+    lstm = [n for n in q.graph.node if n.op_type == "LSTM"]
+    assert lstm and all(producers.get(n.input[1]) is None or producers[n.input[1]].op_type != "DequantizeLinear"
+                        for n in lstm)  # float LSTM weights
+    inits = {i.name: i for i in q.graph.initializer}
+    w_q = [inits[producers[n.input[1]].input[0]] for n in conv]
+    assert all(t.data_type == onnx.TensorProto.INT8 for t in w_q)
+    x = calib[0]
+    f_out, q_out = run_onnx(fp, x), run_onnx(qp, x)
+    assert np.abs(f_out[1] - q_out[1]).max() < 0.5  # int8 slice logits near float32
+
+
+def test_choose_thresholds_per_subtype():
+    y = np.zeros((20, 6)); y[:8, 0] = 1; y[:4, 1] = 1
+    p = np.linspace(0, 1, 20)[::-1, None].repeat(6, axis=1)
+    thr, why = choose_thresholds(y, p, ["a", "b", "c", "d", "e", "f"])
+    assert (p[:8, 0] >= thr[0]).all() and thr[2] == 0.5 and "no positives" in why["c"]
