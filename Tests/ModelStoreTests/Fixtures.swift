@@ -98,8 +98,9 @@ struct FixtureEngineDouble: ModelSelfTester {
                     return .fail("case \(c.name): output count differs")
                 }
                 worst = max(worst, err)
-                if err > request.vectors.tolerance {
-                    return .fail("case \(c.name): max |error| \(err) over tolerance \(request.vectors.tolerance)")
+                let tolerance = request.vectors.tolerance(for: c.expected[0])
+                if err > tolerance {
+                    return .fail("case \(c.name): max |error| \(err) over tolerance \(tolerance)")
                 }
             }
             return .pass("\(request.vectors.cases.count) cases, max |error| \(worst)")
