@@ -31,7 +31,8 @@ public enum BundlePacker {
     }
 
     /// Packs `source` (manifest.json template, model, self-test vectors, release notes, any
-    /// other files) into an unsigned bundle at `output`. Returns the manifest written.
+    /// other files) into an unsigned bundle at `output`. Returns the manifest written. A folder
+    /// written by the training toolkit (Models/default) is converted first.
     @discardableResult
     public static func pack(source: URL, output: URL, limits: BundleLimits = .init(), now: Date = Date()) throws -> BundleManifest {
         guard case .missing = DurableFiles.kind(of: output) else {
@@ -39,6 +40,14 @@ public enum BundlePacker {
         }
         let templateBytes = try DurableFiles.readSmallFile(source.appendingPathComponent(BundleManifest.fileName),
                                                            limit: limits.maxMetadataBytes, what: "manifest template")
+        if TrainingBundleImport.isTrainingManifest(templateBytes) {
+            // The training toolkit's unsigned bundle: convert it to a pack source, then pack that.
+            let converted = output.deletingLastPathComponent().appendingPathComponent(".\(output.lastPathComponent).import-\(getpid())")
+            DurableFiles.removeTree(converted)
+            defer { DurableFiles.removeTree(converted) }
+            try TrainingBundleImport.convert(source: source, into: converted, manifestBytes: templateBytes, limits: limits)
+            return try pack(source: converted, output: output, limits: limits, now: now)
+        }
         let t: Template
         do { t = try JSONDecoder().decode(Template.self, from: templateBytes) } catch {
             throw ModelStoreError(.badManifest, "manifest.json template: \(describe(error))")

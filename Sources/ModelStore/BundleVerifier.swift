@@ -89,7 +89,7 @@ public enum BundleFiles {
         switch DurableFiles.kind(of: source) {
         case .directory:
             var total: Int64 = 0
-            for rel in try DurableFiles.listTree(source, limits: limits) {
+            for rel in try DurableFiles.listTree(source, limits: limits, skipHidden: true) {
                 try BundlePath.validate(rel, limits: limits)
                 let target = destination.appendingPathComponent(rel)
                 try DurableFiles.makeDirectory(target.deletingLastPathComponent())

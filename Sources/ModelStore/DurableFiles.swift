@@ -204,13 +204,15 @@ enum DurableFiles {
 
     /// Every regular file under `root`, as relative paths; anything that is not a regular file
     /// or folder is refused (symlinks are never followed).
-    static func listTree(_ root: URL, limits: BundleLimits) throws -> [String] {
+    /// With `skipHidden`, entries whose name starts with "." are passed over (a stick written
+    /// by macOS carries `._model.onnx` and `.DS_Store`); they are never copied.
+    static func listTree(_ root: URL, limits: BundleLimits, skipHidden: Bool = false) throws -> [String] {
         var out: [String] = []
         func walk(_ dir: URL, _ prefix: String, _ depth: Int) throws {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else {
                 throw ioError("cannot list", dir)
             }
-            for name in names.sorted() {
+            for name in names.sorted() where !(skipHidden && name.hasPrefix(".")) {
                 let rel = prefix.isEmpty ? name : prefix + "/" + name
                 let url = dir.appendingPathComponent(name)
                 switch kind(of: url) {

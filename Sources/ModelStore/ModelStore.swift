@@ -47,6 +47,10 @@ public final class ModelStore: @unchecked Sendable {
     private let referenceCheck: ReferenceSeriesCheck?
     private let now: @Sendable () -> Date
 
+    /// Tests only: called at each step of an install with the step's name, so a test can look
+    /// at the store exactly as a crash at that point would leave it.
+    var stepHook: ((String) -> Void)?
+
     public init(configuration: ModelStoreConfiguration, selfTester: ModelSelfTester,
                 referenceCheck: ReferenceSeriesCheck? = nil, now: @escaping @Sendable () -> Date = { Date() }) {
         self.configuration = configuration
@@ -121,6 +125,9 @@ public final class ModelStore: @unchecked Sendable {
             guard let pointer = try readPointer() else {
                 throw ModelStoreError(.noActiveModel, "no model installed")
             }
+            if let why = pointer.outOfService {
+                throw ModelStoreError(.noActiveModel, "model \(pointer.active.modelName) \(pointer.active.modelVersion) was taken out of service: \(why)")
+            }
             let slot = pointer.active.slot
             guard let lock = try FileLock(slotLockURL(slot), exclusive: false, blocking: true) else { continue }
             // The pointer may have moved while we waited for the lock: start again then.
@@ -138,7 +145,16 @@ public final class ModelStore: @unchecked Sendable {
         throw ModelStoreError(.io, "the active model kept changing while opening it")
     }
 
-    /// Everything `model list` and the status screen show; verifies both slots.
+    /// The manifest SHA-256 the pointer names (nil: none or out of service), read without
+    /// verifying anything: cheap enough to poll, so a service notices a switch made by the
+    /// CLI and calls `openActive()` again.
+    public func activeIdentity() -> String? {
+        guard let p = try? readPointer(), p.outOfService == nil else { return nil }
+        return p.active.manifestSHA256
+    }
+
+    /// Everything `model list` and the status screen show; verifies both slots (it hashes
+    /// both models, so a status screen should call it on change, not on every frame).
     public func status() -> StoreStatus {
         var st = StoreStatus(slots: [])
         let pointer: ActivePointer?
@@ -163,7 +179,9 @@ public final class ModelStore: @unchecked Sendable {
         }
         if let pointer {
             let a = st.slots.first { $0.slot == pointer.active.slot }
-            if let m = a?.model, m.manifestSHA256 == pointer.active.manifestSHA256 {
+            if let why = pointer.outOfService {
+                st.fault = "model \(pointer.active.modelName) \(pointer.active.modelVersion) was taken out of service: \(why)"
+            } else if let m = a?.model, m.manifestSHA256 == pointer.active.manifestSHA256 {
                 st.activeModel = m
             } else {
                 st.fault = "active model \(pointer.active.modelName) \(pointer.active.modelVersion) (slot \(pointer.active.slot)) does not verify: \(a?.problem ?? "slot holds a different bundle")"
@@ -215,15 +233,21 @@ public final class ModelStore: @unchecked Sendable {
             receipt.reason = failure.message
         }
         fillCurrentModels(&receipt)
-        let stick = record(receipt, copyTo: receiptDirectory ?? source.deletingLastPathComponent())
+        // The copy goes beside the bundle only when there was a bundle (never to a guessed folder).
+        let bundleFound: Bool
+        if case .missing = DurableFiles.kind(of: source) { bundleFound = false } else { bundleFound = true }
+        let stick = record(receipt, copyTo: receiptDirectory ?? (bundleFound ? source.deletingLastPathComponent() : nil))
         return StoreActionResult(receipt: receipt, stickReceipt: stick, error: failure)
     }
 
     private func installLocked(_ source: URL, _ receipt: inout Receipt) throws {
         cleanStaging()
+        defer { cleanStaging() }  // a refused bundle leaves nothing behind
         let incoming = stagingURL.appendingPathComponent("incoming")
         try BundleFiles.stage(source, into: incoming, limits: configuration.limits)
+        stepHook?("staged")
         let bundle = try BundleVerifier.verify(directory: incoming, keys: try keys(), limits: configuration.limits)
+        stepHook?("verified")
         let m = bundle.manifest
         receipt.bundle = ModelSummary(m, manifestSHA256: bundle.manifestSHA256, slot: nil)
 
@@ -233,13 +257,15 @@ public final class ModelStore: @unchecked Sendable {
         }
         let before = try? readPointer()
         if let before {
-            if before.active.manifestSHA256 == bundle.manifestSHA256 {
+            let same = before.active.manifestSHA256 == bundle.manifestSHA256
+            if same && before.outOfService == nil {
                 receipt.result = "already-active"
                 receipt.reason = "this exact bundle is already the active model"
-                cleanStaging()
                 return
             }
-            try checkVersionPolicy(bundle: m, active: before.active)
+            // Re-installing the very bundle that was taken out of service is allowed (it goes on
+            // probation again); anything else obeys the version policy.
+            if !same { try checkVersionPolicy(bundle: m, active: before.active) }
         }
 
         let selfTest = selfTester.selfTest(bundle.selfTestRequest)
@@ -258,6 +284,7 @@ public final class ModelStore: @unchecked Sendable {
             throw ModelStoreError(.slotBusy, "slot \(target) (the previous model) is still used by a running analysis; try again when it has finished")
         }
         defer { slotLock.release() }
+        stepHook?("slot-locked")
         try withPointerLock {
             let current = try? readPointer()
             guard current?.active == before?.active else {
@@ -266,19 +293,23 @@ public final class ModelStore: @unchecked Sendable {
             let trash = stagingURL.appendingPathComponent("replaced-\(target)")
             if case .missing = DurableFiles.kind(of: slotURL(target)) {} else {
                 guard rename(slotURL(target).path, trash.path) == 0 else { throw DurableFiles.ioError("cannot move aside", slotURL(target)) }
+                stepHook?("old-slot-moved-aside")
             }
             guard rename(incoming.path, slotURL(target).path) == 0 else { throw DurableFiles.ioError("cannot move into", slotURL(target)) }
             try DurableFiles.fsync(slotsURL, directory: true)
             try DurableFiles.fsync(stagingURL, directory: true)
+            stepHook?("new-slot-in-place")
             let probation = configuration.probationAnalyses > 0
                 ? ProbationState(required: configuration.probationAnalyses, succeeded: 0, starts: 0, analysisInFlight: false) : nil
             try writePointer(ActivePointer(
                 active: .init(slot: target, manifestSHA256: bundle.manifestSHA256, modelName: m.modelName, modelVersion: m.modelVersion),
-                switchedAt: timestamp(), previous: current?.active, probation: probation))
+                switchedAt: timestamp(),
+                // A model taken out of service is no rollback target.
+                previous: current?.outOfService == nil ? current?.active : nil, probation: probation))
+            stepHook?("pointer-switched")
         }
         receipt.result = "installed"
         receipt.bundle?.slot = target
-        cleanStaging()
     }
 
     private func checkVersionPolicy(bundle m: BundleManifest, active: ActivePointer.SlotRef) throws {
@@ -304,14 +335,22 @@ public final class ModelStore: @unchecked Sendable {
 
     // MARK: rollback and probation
 
-    /// Switches back to the previous model after verifying it again. `automatic` rollbacks
-    /// (probation failures) forget the failed model as a rollback target.
-    public func rollback(reason: String = "rolled back by an engineer", automatic: Bool = false) -> StoreActionResult {
-        var receipt = Receipt(action: automatic ? "automatic-rollback" : "rollback", time: timestamp(), source: nil,
+    /// Why an automatic rollback happens: a model that misbehaved on probation is taken out of
+    /// service when there is nothing to go back to; a slot that merely failed verification at
+    /// start is not (the cause may be outside the store, e.g. an unreadable keys folder).
+    enum RollbackKind { case manual, probationFailure, verificationFallback }
+
+    /// Switches back to the previous model after verifying it again (`model rollback`).
+    public func rollback(reason: String = "rolled back by an engineer") -> StoreActionResult {
+        rollback(reason: reason, kind: .manual)
+    }
+
+    func rollback(reason: String, kind: RollbackKind) -> StoreActionResult {
+        var receipt = Receipt(action: kind == .manual ? "rollback" : "automatic-rollback", time: timestamp(), source: nil,
                               result: "failed", reason: reason, applianceVersion: configuration.applianceVersion)
         var failure: ModelStoreError?
         do {
-            try rollbackSwitch(reason: reason, automatic: automatic, &receipt)
+            try rollbackSwitch(kind: kind, &receipt)
             receipt.result = "rolled-back"
         } catch {
             let e = error as? ModelStoreError ?? ModelStoreError(.io, "\(error)")
@@ -324,16 +363,23 @@ public final class ModelStore: @unchecked Sendable {
         return StoreActionResult(receipt: receipt, stickReceipt: nil, error: failure)
     }
 
-    private func rollbackSwitch(reason: String, automatic: Bool, _ receipt: inout Receipt) throws {
+    private func rollbackSwitch(kind: RollbackKind, _ receipt: inout Receipt) throws {
         guard let pointer = try readPointer() else { throw ModelStoreError(.noActiveModel, "no model installed") }
         receipt.bundle = ModelSummary(pointer.active)
-        guard let prev = pointer.previous else {
-            if automatic {
-                // Nothing to go back to: take the failing model out of service (fault state).
-                try withPointerLock { if try readPointer() == pointer { try writePointer(nil) } }
-                throw ModelStoreError(.noPreviousModel, "no previous model; the failing model was taken out of service")
+        func takeOutOfService(_ why: String) throws {
+            guard kind == .probationFailure else { return }
+            try withPointerLock {
+                guard var p = try readPointer(), p == pointer else { return }
+                p.outOfService = why
+                p.probation = nil
+                try writePointer(p)
             }
-            throw ModelStoreError(.noPreviousModel, "there is no previous model to roll back to")
+        }
+        guard let prev = pointer.previous else {
+            try takeOutOfService(receipt.reason ?? "failed on probation")
+            throw ModelStoreError(.noPreviousModel, kind == .probationFailure
+                                  ? "no previous model; the failing model was taken out of service"
+                                  : "there is no previous model to roll back to")
         }
         guard let lock = try FileLock(slotLockURL(prev.slot), exclusive: false, blocking: false) else {
             throw ModelStoreError(.slotBusy, "slot \(prev.slot) is being written by an install")
@@ -343,13 +389,13 @@ public final class ModelStore: @unchecked Sendable {
             _ = try BundleVerifier.verify(directory: slotURL(prev.slot), keys: try keys(), limits: configuration.limits,
                                           expectedManifestSHA256: prev.manifestSHA256)
         } catch {
-            if automatic { try withPointerLock { if try readPointer() == pointer { try writePointer(nil) } } }
+            try takeOutOfService(receipt.reason ?? "failed on probation")
             throw ModelStoreError(.noPreviousModel, "previous model \(prev.modelName) \(prev.modelVersion) no longer verifies: \(error)")
         }
         try withPointerLock {
             guard try readPointer() == pointer else { throw ModelStoreError(.io, "the store changed during the rollback; try again") }
             try writePointer(ActivePointer(active: prev, switchedAt: timestamp(),
-                                           previous: automatic ? nil : pointer.active, probation: nil))
+                                           previous: kind == .manual ? pointer.active : nil, probation: nil))
         }
     }
 
@@ -380,7 +426,7 @@ public final class ModelStore: @unchecked Sendable {
             return .none
         }
         if let rollbackReason {
-            return .rolledBack(rollback(reason: rollbackReason, automatic: true).receipt)
+            return .rolledBack(rollback(reason: rollbackReason, kind: .probationFailure).receipt)
         }
         // A damaged active slot (bit rot, a tampered disk) is found here, at start; if the
         // previous model still verifies, the appliance goes back to it instead of a fault.
@@ -388,7 +434,7 @@ public final class ModelStore: @unchecked Sendable {
             try openActive().release()
         } catch let e as ModelStoreError where e.code == .noActiveModel {
             if (try? readPointer())??.previous != nil {
-                return .rolledBack(rollback(reason: e.message, automatic: true).receipt)
+                return .rolledBack(rollback(reason: e.message, kind: .verificationFallback).receipt)
             }
         } catch {}
         return .none
@@ -432,7 +478,7 @@ public final class ModelStore: @unchecked Sendable {
             try writePointer(p)
         }
         if let failedModel {
-            return .rolledBack(rollback(reason: "model \(failedModel) failed an analysis on probation", automatic: true).receipt)
+            return .rolledBack(rollback(reason: "model \(failedModel) failed an analysis on probation", kind: .probationFailure).receipt)
         }
         return event
     }
@@ -441,7 +487,7 @@ public final class ModelStore: @unchecked Sendable {
 
     private func fillCurrentModels(_ receipt: inout Receipt) {
         let pointer = try? readPointer()
-        receipt.activeModel = pointer.map { ModelSummary($0.active) }
+        receipt.activeModel = pointer.flatMap { $0.outOfService == nil ? ModelSummary($0.active) : nil }
         receipt.previousModel = pointer?.previous.map { ModelSummary($0) }
     }
 

@@ -6,7 +6,7 @@ import Foundation
 public struct SelfTestVectors: Codable, Sendable, Equatable {
     public static let currentFormat = 1
     public var format: Int
-    /// Largest allowed |expected - actual| for any element of any output.
+    /// Largest allowed |expected - actual| for any element of an output without its own.
     public var tolerance: Double
     public var cases: [Case]
 
@@ -28,8 +28,10 @@ public struct SelfTestVectors: Codable, Sendable, Equatable {
         public var elementType: String
         /// Path of the raw data inside the bundle.
         public var file: String
-        public init(name: String, shape: [Int], elementType: String = "float32", file: String) {
-            self.name = name; self.shape = shape; self.elementType = elementType; self.file = file
+        /// For an expected output: its own absolute tolerance, overriding the vectors' one.
+        public var tolerance: Double?
+        public init(name: String, shape: [Int], elementType: String = "float32", file: String, tolerance: Double? = nil) {
+            self.name = name; self.shape = shape; self.elementType = elementType; self.file = file; self.tolerance = tolerance
         }
         public var elementCount: Int { shape.reduce(1, *) }
     }
@@ -37,6 +39,9 @@ public struct SelfTestVectors: Codable, Sendable, Equatable {
     public init(tolerance: Double, cases: [Case]) {
         self.format = Self.currentFormat; self.tolerance = tolerance; self.cases = cases
     }
+
+    /// The tolerance that applies to an expected output.
+    public func tolerance(for expected: Tensor) -> Double { expected.tolerance ?? tolerance }
 
     /// Decodes and checks the file against the manifest it came with.
     static func decode(_ data: Data, manifest: BundleManifest) throws -> SelfTestVectors {
@@ -56,6 +61,7 @@ public struct SelfTestVectors: Codable, Sendable, Equatable {
                     throw bad("tensor \(t.name) has an invalid shape \(t.shape)")
                 }
                 guard let size = sizes[t.file] else { throw bad("tensor file \(t.file) is not among the manifest's files") }
+                if let tol = t.tolerance, !(tol.isFinite && tol >= 0) { throw bad("tensor \(t.name) has an invalid tolerance") }
                 guard size == Int64(t.elementCount * 4) else {
                     throw bad("tensor file \(t.file) holds \(size) bytes, shape \(t.shape) needs \(t.elementCount * 4)")
                 }

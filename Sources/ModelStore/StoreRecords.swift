@@ -49,6 +49,9 @@ struct ActivePointer: Codable, Equatable {
     /// The model the active one replaced, kept for rollback; nil after an automatic rollback.
     var previous: SlotRef?
     var probation: ProbationState?
+    /// Set when a model failed on probation with nothing to roll back to: the appliance is in
+    /// its fault state until a good model is installed.
+    var outOfService: String?
 }
 
 /// What happened, when, and which model is active now: kept in the store for the status

@@ -4,13 +4,12 @@ import XCTest
 /// The `ichtriage` executable built beside the tests (or ICHTRIAGE_BIN).
 func ichtriageBinary() throws -> URL {
     if let env = ProcessInfo.processInfo.environment["ICHTRIAGE_BIN"] { return URL(fileURLWithPath: env) }
-    var dir = Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent()
-    #if os(macOS)
-    if dir.lastPathComponent != "debug" && dir.lastPathComponent != "release" { dir = dir.deletingLastPathComponent() }
-    #endif
-    let bin = dir.appendingPathComponent("ichtriage")
-    guard FileManager.default.isExecutableFile(atPath: bin.path) else {
-        XCTFail("ichtriage executable not found at \(bin.path); `swift build` it or set ICHTRIAGE_BIN")
+    // The test bundle lies in the products folder (Linux: Bundle(for:) is that folder itself).
+    let here = Bundle(for: CLITests.self).bundleURL
+    let candidates = [here, here.deletingLastPathComponent(), here.deletingLastPathComponent().deletingLastPathComponent()]
+        .map { $0.appendingPathComponent("ichtriage") }
+    guard let bin = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+        XCTFail("ichtriage executable not found near \(here.path); `swift build` it or set ICHTRIAGE_BIN")
         throw CocoaError(.fileNoSuchFile)
     }
     return bin
@@ -25,10 +24,10 @@ struct CommandResult {
     }
 }
 
-/// Runs `ichtriage` with arguments and waits for it.
-func runCLI(_ args: [String]) throws -> CommandResult {
+/// Runs a program with arguments and waits for it, collecting its output.
+func runProcess(_ executable: URL, _ args: [String]) throws -> CommandResult {
     let p = Process()
-    p.executableURL = try ichtriageBinary()
+    p.executableURL = executable
     p.arguments = args
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
@@ -38,4 +37,9 @@ func runCLI(_ args: [String]) throws -> CommandResult {
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return CommandResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
+
+/// Runs `ichtriage` with arguments and waits for it.
+func runCLI(_ args: [String]) throws -> CommandResult {
+    try runProcess(try ichtriageBinary(), args)
 }

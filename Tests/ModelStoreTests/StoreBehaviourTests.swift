@@ -14,13 +14,11 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testInstallSwitchesSlotsAndManualRollbackGoesBack() throws {
-        let ws = Workspace("ab")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys)
+        let env = StoreTestEnvironment("ab")
+        let (ws, keys, f, store) = (env.ws, env.keys, env.factory, env.store)
         let stick = ws.folder("stick")
         let b1 = stick.appendingPathComponent("v1.ichmodel")
-        try FileManager.default.moveItem(at: try f.bundle(version: "1.0.0", key: keys.trustedOld), to: b1)
+        try FileManager.default.moveItem(at: try env.bundle("1.0.0"), to: b1)
         let r1 = store.install(bundleAt: b1)
         XCTAssertNil(r1.error)
         XCTAssertEqual(r1.receipt.result, "installed")
@@ -32,12 +30,17 @@ final class StoreBehaviourTests: XCTestCase {
         XCTAssertEqual(onStick.activeModel?.modelVersion, "1.0.0")
         XCTAssertEqual(store.lastReceipt()?.result, "installed")
 
-        let r2 = store.install(bundleAt: try f.bundle(version: "1.2.0", key: keys.trustedOld, folder: true))
+        // Folder form, as a Mac leaves it on a FAT stick: hidden AppleDouble files are skipped.
+        let folder = try f.bundle(version: "1.2.0", key: keys.trustedOld, folder: true)
+        try Data("junk".utf8).write(to: folder.appendingPathComponent("._model.onnx"))
+        try Data("junk".utf8).write(to: folder.appendingPathComponent(".DS_Store"))
+        let r2 = store.install(bundleAt: folder)
         XCTAssertNil(r2.error)
         let active = try store.openActive()
         XCTAssertEqual(active.slot, "b")
         XCTAssertEqual(active.manifest.modelVersion, "1.2.0")
         XCTAssertEqual(active.thresholds["any"], 0.31)
+        XCTAssertEqual(store.activeIdentity(), active.manifestSHA256)
         active.release()
         XCTAssertEqual(store.status().previousModel?.modelVersion, "1.0.0")
 
@@ -52,38 +55,34 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testReadersKeepTheirModelAndBlockOverwritingTheirSlot() throws {
-        let ws = Workspace("readers")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("readers")
+        let store = env.store
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
         let running = try store.openActive()  // an analysis in progress on 1.0.0
         let before = try Data(contentsOf: running.modelURL)
 
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.1.0", key: keys.trustedOld)).error)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.1.0")).error)
         XCTAssertEqual(try store.openActive().manifest.modelVersion, "1.1.0")
         // The running analysis still sees its own, intact model.
         XCTAssertEqual(try Data(contentsOf: running.modelURL), before)
         XCTAssertEqual(running.manifest.modelVersion, "1.0.0")
 
         // The next install would overwrite the slot still in use: refused, nothing changes.
-        let busy = store.install(bundleAt: try f.bundle(version: "1.2.0", key: keys.trustedOld))
+        let busy = store.install(bundleAt: try env.bundle("1.2.0"))
         XCTAssertEqual(busy.error?.code, .slotBusy)
         XCTAssertEqual(try store.openActive().manifest.modelVersion, "1.1.0")
         XCTAssertEqual(try Data(contentsOf: running.modelURL), before)
 
         running.release()  // the analysis finished
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.2.0", key: keys.trustedOld)).error)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.2.0")).error)
         XCTAssertEqual(try store.openActive().manifest.modelVersion, "1.2.0")
     }
 
     func testCorruptedActiveSlotIsDetectedAtOpenAndStartFallsBack() throws {
-        let ws = Workspace("corrupt")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.1.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("corrupt")
+        let (ws, store) = (env.ws, env.store)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.1.0")).error)
         try flipBit(ws.url("store/slots/b/model.onnx"), at: 100)
         XCTAssertThrowsError(try store.openActive()) { e in
             XCTAssertEqual((e as? ModelStoreError)?.code, .noActiveModel)
@@ -97,11 +96,9 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testRemovingTheSigningKeyFromTrustPutsTheStoreInFault() throws {
-        let ws = Workspace("revoke")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("revoke")
+        let (keys, store) = (env.keys, env.store)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
         try FileManager.default.removeItem(at: keys.directory.appendingPathComponent("test-old.pub"))
         XCTAssertThrowsError(try store.openActive()) { XCTAssertTrue("\($0)".contains("not among the"), "\($0)") }
     }
@@ -109,11 +106,9 @@ final class StoreBehaviourTests: XCTestCase {
     // MARK: probation
 
     func testProbationCommitsAfterGoodAnalyses() throws {
-        let ws = Workspace("prob-ok")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys, probation: 2)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("prob-ok", probation: 2)
+        let store = env.store
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
         let m = try store.openActive()
         store.analysisWillStart(on: m)
         XCTAssertEqual(store.reportAnalysisOutcome(success: true, model: m), .progressed(succeeded: 1, required: 2))
@@ -126,15 +121,13 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testFailedAnalysisOnProbationRollsBack() throws {
-        let ws = Workspace("prob-fail")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys, probation: 3)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("prob-fail", probation: 3)
+        let store = env.store
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
         let m1 = try store.openActive()
         for _ in 0..<3 { store.analysisWillStart(on: m1); store.reportAnalysisOutcome(success: true, model: m1) }
         m1.release()
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "2.0.0", key: keys.trustedOld)).error)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("2.0.0")).error)
         let m2 = try store.openActive()
         store.analysisWillStart(on: m2)
         guard case .rolledBack(let r) = store.reportAnalysisOutcome(success: false, model: m2) else { return XCTFail("no rollback") }
@@ -145,15 +138,13 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testCrashLoopOnNewModelRollsBackAtRestart() throws {
-        let ws = Workspace("prob-crash")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let installer = makeStore(ws, keys: keys, probation: 3)
-        XCTAssertNil(installer.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("prob-crash", probation: 3)
+        let (ws, keys, installer) = (env.ws, env.keys, env.store)
+        XCTAssertNil(installer.install(bundleAt: try env.bundle("1.0.0")).error)
         let m1 = try installer.openActive()
         for _ in 0..<3 { installer.analysisWillStart(on: m1); installer.reportAnalysisOutcome(success: true, model: m1) }
         m1.release()
-        XCTAssertNil(installer.install(bundleAt: try f.bundle(version: "2.0.0", key: keys.trustedOld)).error)
+        XCTAssertNil(installer.install(bundleAt: try env.bundle("2.0.0")).error)
 
         // Service process 1: starts, begins an analysis on 2.0.0, dies (no report).
         let service1 = makeStore(ws, keys: keys, probation: 3)
@@ -171,13 +162,11 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testRepeatedStartsWithoutAnAnalysisRollBack() throws {
-        let ws = Workspace("prob-starts")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys, probation: 1)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("prob-starts", probation: 1)
+        let store = env.store
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
         XCTAssertEqual(store.reportAnalysisOutcome(success: true), .committed)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.5.0", key: keys.trustedOld)).error)
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.5.0")).error)
         var events: [ProbationEvent] = []
         for _ in 0..<4 { events.append(store.serviceDidStart()) }  // crashes while loading, say
         XCTAssertEqual(events.prefix(3), [.none, .none, .none])
@@ -186,16 +175,20 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testFailingFirstModelWithNothingToRollBackToGoesToFaultState() throws {
-        let ws = Workspace("prob-first")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let store = makeStore(ws, keys: keys, probation: 2)
-        XCTAssertNil(store.install(bundleAt: try f.bundle(version: "1.0.0", key: keys.trustedOld)).error)
+        let env = StoreTestEnvironment("prob-first", probation: 2)
+        let store = env.store
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.0")).error)
         guard case .rolledBack(let r) = store.reportAnalysisOutcome(success: false) else { return XCTFail() }
         XCTAssertEqual(r.result, "failed")
         XCTAssertNil(r.activeModel)
-        XCTAssertThrowsError(try store.openActive())
+        XCTAssertThrowsError(try store.openActive()) { XCTAssertTrue("\($0)".contains("taken out of service"), "\($0)") }
         XCTAssertNotNil(store.status().fault)
+        XCTAssertEqual(store.serviceDidStart(), .none, "a restart must not bring the failed model back")
+        XCTAssertThrowsError(try store.openActive())
+        // A good model clears the fault.
+        XCTAssertNil(store.install(bundleAt: try env.bundle("1.0.1")).error)
+        XCTAssertEqual(try store.openActive().manifest.modelVersion, "1.0.1")
+        XCTAssertNil(store.status().fault)
     }
 
     // MARK: format details
@@ -209,10 +202,9 @@ final class StoreBehaviourTests: XCTestCase {
     }
 
     func testArchiveRoundTripAndSystemTarReadsIt() throws {
-        let ws = Workspace("tar")
-        let keys = TestKeys(ws)
-        let f = BundleFactory(workspace: ws)
-        let archive = try f.bundle(version: "1.0.0", key: keys.trustedOld)
+        let env = StoreTestEnvironment("tar")
+        let keys = env.keys
+        let archive = try env.bundle("1.0.0")
         let info = try BundleFiles.verifyCopy(of: archive, keys: keys.trusted)
         XCTAssertEqual(info.model.modelVersion, "1.0.0")
         XCTAssertEqual(info.selfTestCases, 2)
@@ -232,6 +224,21 @@ final class StoreBehaviourTests: XCTestCase {
                        ["manifest.json", "manifest.sig", "RELEASE-NOTES.md", "model.onnx",
                         "selftest/case0-probabilities.f32", "selftest/case0-slices.f32",
                         "selftest/case1-probabilities.f32", "selftest/case1-slices.f32", "selftest/vectors.json"])
+    }
+
+    func testTrustedKeysFolderSkipsBadFilesAndSaysWhy() throws {
+        let ws = Workspace("keysdir")
+        let keys = TestKeys(ws)
+        try Data("not a key".utf8).write(to: keys.directory.appendingPathComponent("junk.pub"))
+        var forged = try JSONSerialization.jsonObject(with: Data(contentsOf: keys.directory.appendingPathComponent("test-new.pub"))) as! [String: Any]
+        forged["keyId"] = "0000000000000000"
+        try JSONSerialization.data(withJSONObject: forged).write(to: keys.directory.appendingPathComponent("mismatch.pub"))
+        let loaded = try TrustedKeys.load(from: keys.directory)
+        XCTAssertEqual(Set(loaded.keys.map(\.name)), ["test-old", "test-new"])
+        XCTAssertEqual(loaded.skipped.count, 2, "\(loaded.skipped)")
+        XCTAssertThrowsError(try TrustedKeys.load(from: ws.folder("empty-keys"))) {
+            XCTAssertEqual(($0 as? ModelStoreError)?.code, .badKey)
+        }
     }
 
     func testPrivateKeyFileIsOwnerOnly() throws {
