@@ -86,6 +86,11 @@ let package = Package(
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "DICOMIntake"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance"]),
         .testTarget(name: "TriageTests", dependencies: ["Triage"]),
+        .testTarget(
+            name: "IndicatorsTests",
+            dependencies: ["Indicators", "Triage", "CCairo"],
+            exclude: ["Golden"]  // read from the source tree by path, so ICHTRIAGE_UPDATE_GOLDEN can rewrite them
+        ),
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore"]),
     ],
     cxxLanguageStandard: .cxx17
