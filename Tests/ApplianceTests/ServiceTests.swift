@@ -106,7 +106,7 @@ final class ServiceTests: XCTestCase {
 
     /// Runs the appliance's services until `body` returns, then shuts them down gracefully.
     private func withAppliance(_ runtime: ApplianceRuntime, analyzer: SeriesAnalyzer, logger: Logger,
-                               _ body: () throws -> Void) async throws {
+                               _ body: @escaping @Sendable () throws -> Void) async throws {
         let services = runtime.services(analyzer: analyzer, modelDescription: { "fake 0" }, logger: logger)
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
         let task = Task { try await group.run() }
@@ -121,9 +121,9 @@ final class ServiceTests: XCTestCase {
         let analyzer = FakeAnalyzer()
         let logs = LogCapture()
         try await withAppliance(runtime, analyzer: analyzer, logger: logs.logger) {
-            try dropGEExam(as: "first")
-            try wait("the first alert") { try runtime.store.alerts().count == 1 }
-            try dropGEExam(as: "again")  // the same series, dropped a second time
+            try self.dropGEExam(as: "first")
+            try self.wait("the first alert") { try runtime.store.alerts().count == 1 }
+            try self.dropGEExam(as: "again")  // the same series, dropped a second time
             Thread.sleep(forTimeInterval: 2)
         }
         XCTAssertEqual(analyzer.calls.count, 1, "analysed once")
@@ -138,10 +138,10 @@ final class ServiceTests: XCTestCase {
         let runtime = try ApplianceRuntime(configuration: configuration(), notifier: SystemdNotifier(environment: [:]))
         let logs = LogCapture()
         try await withAppliance(runtime, analyzer: FakeAnalyzer(), logger: logs.logger) {
-            try dropGEExam(as: "named", patientName: name)
+            try self.dropGEExam(as: "named", patientName: name)
             // A malformed file too: its quarantine is logged.
-            try Data("not dicom".utf8).write(to: root.appendingPathComponent("drop/named/garbage.dcm"))
-            try wait("the alert") { try runtime.store.alerts().count == 1 }
+            try Data("not dicom".utf8).write(to: self.root.appendingPathComponent("drop/named/garbage.dcm"))
+            try self.wait("the alert") { try runtime.store.alerts().count == 1 }
         }
         XCTAssertFalse(logs.lines.isEmpty)
         for fragment in ["ZQXDOE", "zqxdoe", "JANE"] {
@@ -166,8 +166,8 @@ final class ServiceTests: XCTestCase {
             XCTAssertTrue(idle.contains { $0.hasPrefix("STATUS=idle") }, "a readable STATUS arrives: \(idle)")
             XCTAssertGreaterThanOrEqual(idle.filter { $0 == "WATCHDOG=1" }.count, 3, "the idle loop beats")
 
-            try dropGEExam(as: "stuck")
-            try wait("the analysis to start", until: { !analyzer.calls.isEmpty })
+            try self.dropGEExam(as: "stuck")
+            try self.wait("the analysis to start", until: { !analyzer.calls.isEmpty })
             _ = socket.receive(for: 0.2)  // anything sent just before it got stuck
             let stuck = socket.receive(for: 1.2)
             XCTAssertEqual(stuck.filter { $0 == "WATCHDOG=1" }.count, 0, "no WATCHDOG while stuck: \(stuck)")
