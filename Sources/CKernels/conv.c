@@ -311,7 +311,16 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
                                 for (int32_t i = 0; i < mr * nr; i++) pt[i] = (int32_t)((uint32_t)pt[i] + (uint32_t)acc[i]);
                         }
                     }
+                const int fused = !chunked && v->ukernel_fused && L.ukernel == v->ukernel && nvalid == nr;
                 for (int32_t r0 = 0; r0 < rows; r0 += mr) {
+                    if (fused && rows - r0 >= mr) {
+                        const size_t m = (size_t)(m0 + r0);
+                        v->ukernel_fused(L.kp, ag + (size_t)r0 * L.row_bytes, L.row_bytes, panel, off + p * nr,
+                                         rq->mult + n0, rq, d->type,
+                                         rq->residual ? (const uint8_t *)rq->residual + m * rs + n0 : NULL, (size_t)rs,
+                                         (uint8_t *)output + m * os + n0, (size_t)os);
+                        continue;
+                    }
                     const int32_t *tile = acc;
                     if (chunked) tile = part + (size_t)r0 * nr;
                     else L.ukernel(L.kp, ag + (size_t)r0 * L.row_bytes, L.row_bytes, panel, acc);
