@@ -127,7 +127,7 @@ int ick_conv_pack_v(const ick_variant *v, const ick_conv_desc *d, const int8_t *
     layout L;
     int rc = plan(v, d, &L);
     if (rc != ICK_OK) return rc;
-    if (!weights || !packed) return ICK_ERR_ARG;
+    if (!weights || !packed || ((uintptr_t)packed & (ICK_ALIGN - 1))) return ICK_ERR_ARG;
     memset(packed, 0, L.total);
     ick_pack_header *h = (ick_pack_header *)packed;
     h->magic = ICK_PACK_MAGIC;
@@ -265,6 +265,7 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
     if (rc != ICK_OK) return rc;
     const ick_pack_header *h = (const ick_pack_header *)packed;
     if (!packed || !rq || !rq->mult || !input || !output || !scratch) return ICK_ERR_ARG;
+    if (((uintptr_t)packed | (uintptr_t)scratch) & (ICK_ALIGN - 1)) return ICK_ERR_ARG; /* aligned vector loads */
     if (h->magic != ICK_PACK_MAGIC || h->isa != (int32_t)v->isa || h->depthwise != L.depthwise ||
         h->groups != L.groups || h->k != L.k || h->cout_g != L.cout_g || h->nr != L.nr)
         return ICK_ERR_VARIANT;

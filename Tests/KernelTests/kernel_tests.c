@@ -222,7 +222,10 @@ static void test_conv_errors(void) {
         ick_requant rq = {.mult = mult, .lo = 0, .hi = 255};
         void *packed = xalloc(ick_conv_packed_size_v(sv, &d));
         void *scratch = xalloc(ick_conv_scratch_size_v(other, &d) + ick_conv_scratch_size_v(sv, &d));
+        check(ick_conv_pack_v(sv, &d, w, NULL, (uint8_t *)packed + 8) == ICK_ERR_ARG, "misaligned packed buffer refused");
         ick_conv_pack_v(sv, &d, w, NULL, packed);
+        check(ick_conv_run_v(sv, &d, packed, &rq, in, out, 0, 36, (uint8_t *)scratch + 4) == ICK_ERR_ARG,
+              "misaligned scratch refused");
         check(ick_conv_run_v(other, &d, packed, &rq, in, out, 0, 36, scratch) == ICK_ERR_VARIANT,
               "packed weights of another variant refused");
         free(packed); free(scratch);
