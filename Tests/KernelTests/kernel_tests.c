@@ -112,20 +112,25 @@ static const ick_variant emulated[] = {
 };
 
 /* One conv case, one type / zero point / epilogue, every variant. */
-static void run_conv(const conv_case *cc, ick_qtype type, int32_t zp, int residual, int relu) {
+/* in_extra / out_extra: extra elements per pixel (the tensor is a channel slice of a wider one); the bytes
+ * outside the slice must stay untouched. */
+static void run_conv_ex(const conv_case *cc, ick_qtype type, int32_t zp, int residual, int relu, int32_t in_extra,
+                        int32_t out_extra) {
     ick_conv_desc d = {.in_h = cc->h, .in_w = cc->w, .in_c = cc->cin, .out_c = cc->cout, .kernel_h = cc->kh,
                        .kernel_w = cc->kw, .stride_h = cc->sh, .stride_w = cc->sw, .pad_top = cc->pt,
                        .pad_left = cc->pl, .pad_bottom = cc->pb, .pad_right = cc->pr, .groups = cc->groups,
-                       .type = type, .in_zp = zp, .batch = cc->batch};
+                       .type = type, .in_zp = zp, .batch = cc->batch,
+                       .in_stride = in_extra ? cc->cin + in_extra : 0, .out_stride = out_extra ? cc->cout + out_extra : 0};
+    const int32_t is = cc->cin + in_extra, os = cc->cout + out_extra;
     const int32_t nb = cc->batch ? cc->batch : 1;
     char name[256];
-    snprintf(name, sizeof name, "conv b%d %dx%dx%d->%d k%dx%d s%d,%d p%d,%d,%d,%d g%d %s zp=%d res=%d relu=%d fill=%d",
-             nb, cc->h, cc->w, cc->cin, cc->cout, cc->kh, cc->kw, cc->sh, cc->sw, cc->pt, cc->pl, cc->pb, cc->pr,
+    snprintf(name, sizeof name, "conv +%d/+%d b%d %dx%dx%d->%d k%dx%d s%d,%d p%d,%d,%d,%d g%d %s zp=%d res=%d relu=%d fill=%d",
+             in_extra, out_extra, nb, cc->h, cc->w, cc->cin, cc->cout, cc->kh, cc->kw, cc->sh, cc->sw, cc->pt, cc->pl, cc->pb, cc->pr,
              cc->groups, type == ICK_U8 ? "u8" : "s8", zp, residual, relu, cc->fill);
     if (ick_conv_check(&d) != ICK_OK) { check(0, name); return; }
     const int32_t npix = nb * ick_conv_out_h(&d) * ick_conv_out_w(&d);
     const int32_t k = cc->kh * cc->kw * cc->cin / cc->groups;
-    const size_t in_n = (size_t)nb * cc->h * cc->w * cc->cin, out_n = (size_t)npix * cc->cout, w_n = (size_t)cc->cout * k;
+    const size_t in_n = (size_t)nb * cc->h * cc->w * is, out_n = (size_t)npix * os, w_n = (size_t)cc->cout * k;
     uint8_t *in = xalloc(in_n), *res = xalloc(out_n), *ref = xalloc(out_n), *out = xalloc(out_n);
     int8_t *w = xalloc(w_n);
     int32_t *bias = xalloc(cc->cout * 4);
@@ -142,20 +147,21 @@ static void run_conv(const conv_case *cc, ick_qtype type, int32_t zp, int residu
                       .hi = ick_qmax(type)};
     if (relu) rq.lo = rq.out_zp;
     if (residual) {
-        rq.residual = res; rq.residual_zp = rnd_range(ick_qmin(type), ick_qmax(type));
+        rq.residual = res; rq.residual_stride = out_extra ? os : 0; rq.residual_zp = rnd_range(ick_qmin(type), ick_qmax(type));
         rq.mid_ratio = 0.5f + rnd_unit(); rq.residual_ratio = 0.5f + rnd_unit();
         rq.sum_zp = rnd_range(ick_qmin(type), ick_qmax(type)); rq.sum_lo = relu ? rq.sum_zp : ick_qmin(type);
         rq.sum_hi = ick_qmax(type);
         rq.lo = ick_qmin(type); rq.hi = ick_qmax(type);
     }
+    memset(ref, 0xA5, out_n);
     /* the oracle runs image by image (batch 1), so batching itself is checked too */
     const int32_t per_image = npix / nb;
     for (int32_t b = 0; b < nb; b++) {
         ick_conv_desc d1 = d;
         d1.batch = 1;
         ick_requant rq1 = rq;
-        if (rq.residual) rq1.residual = res + (size_t)b * per_image * cc->cout;
-        ick_ref_conv(&d1, w, bias, &rq1, in + (size_t)b * cc->h * cc->w * cc->cin, ref + (size_t)b * per_image * cc->cout,
+        if (rq.residual) rq1.residual = res + (size_t)b * per_image * os;
+        ick_ref_conv(&d1, w, bias, &rq1, in + (size_t)b * cc->h * cc->w * is, ref + (size_t)b * per_image * os,
                      0, per_image);
     }
     for (int isa = 0; isa < ICK_ISA_COUNT + 2; isa++) {
@@ -179,6 +185,34 @@ static void run_conv(const conv_case *cc, ick_qtype type, int32_t zp, int residu
         free(packed); free(scratch);
     }
     free(in); free(res); free(ref); free(out); free(w); free(bias); free(mult);
+}
+
+static void run_conv(const conv_case *cc, ick_qtype type, int32_t zp, int residual, int relu) {
+    run_conv_ex(cc, type, zp, residual, relu, 0, 0);
+}
+
+/* Random descriptors: odd sizes, asymmetric pads, strides, groups, batches and channel-slice strides. */
+static void test_conv_random(int count) {
+    for (int i = 0; i < count; i++) {
+        conv_case c;
+        memset(&c, 0, sizeof c);
+        const int kind = rnd_range(0, 3); /* 0 dense, 1 grouped, 2 depthwise, 3 1x1 gemm-like */
+        c.kh = kind == 3 ? 1 : rnd_range(1, 5);
+        c.kw = kind == 3 ? 1 : rnd_range(1, 5);
+        c.sh = rnd_range(1, 3); c.sw = rnd_range(1, 3);
+        c.pt = rnd_range(0, c.kh); c.pb = rnd_range(0, c.kh); c.pl = rnd_range(0, c.kw); c.pr = rnd_range(0, c.kw);
+        c.h = rnd_range(c.kh > c.pt + c.pb ? c.kh - c.pt - c.pb : 1, 9);
+        c.w = rnd_range(c.kw > c.pl + c.pr ? c.kw - c.pl - c.pr : 1, 9);
+        c.groups = kind == 1 ? rnd_range(2, 5) : 1;
+        const int32_t cin_g = rnd_range(1, 40), cout_g = rnd_range(1, 40);
+        if (kind == 2) { c.groups = rnd_range(2, 70); c.cin = c.cout = c.groups; }
+        else { c.cin = cin_g * c.groups; c.cout = cout_g * c.groups; }
+        c.batch = rnd_range(0, 3);
+        const ick_qtype type = rnd_range(0, 1) ? ICK_S8 : ICK_U8;
+        const int32_t zp = rnd_range(ick_qmin(type), ick_qmax(type));
+        run_conv_ex(&c, type, zp, rnd_range(0, 2) == 0, rnd_range(0, 1), rnd_range(0, 1) ? rnd_range(1, 9) : 0,
+                    rnd_range(0, 1) ? rnd_range(1, 9) : 0);
+    }
 }
 
 static void test_conv(void) {
@@ -409,6 +443,7 @@ int main(void) {
                })[isa]->ukernel ? "this CPU lacks the instructions" : "not built for this architecture");
     }
     test_conv();
+    test_conv_random(200);
     test_conv_errors();
     test_pool();
     test_elementwise();
