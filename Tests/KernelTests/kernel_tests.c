@@ -269,8 +269,8 @@ static void test_conv_errors(void) {
 /* ---- pooling (single implementation, checked against naive loops) ---- */
 static void test_pool(void) {
     static const int32_t shapes[][9] = {
-        /* h, w, c, k, s, pad, ceil(extra out), count_include_pad */
-        {8, 8, 16, 3, 2, 1, 0, 0}, {7, 9, 5, 3, 2, 1, 1, 1}, {10, 10, 33, 2, 2, 0, 0, 0}, {6, 5, 300, 3, 1, 1, 0, 1},
+        /* h, w, c, k, s, pad, ceil(extra out), count_include_pad, extra elements per pixel (channel slice) */
+        {8, 8, 16, 3, 2, 1, 0, 0}, {7, 9, 5, 3, 2, 1, 1, 1, 3}, {10, 10, 33, 2, 2, 0, 0, 0}, {6, 5, 300, 3, 1, 1, 0, 1, 7},
         {5, 5, 3, 5, 1, 2, 0, 0},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -279,14 +279,17 @@ static void test_pool(void) {
             const int32_t *p = shapes[s];
             ick_pool_desc d = {.in_h = p[0], .in_w = p[1], .channels = p[2], .kernel_h = p[3], .kernel_w = p[3],
                                .stride_h = p[4], .stride_w = p[4], .pad_top = p[5], .pad_left = p[5],
-                               .pad_bottom = p[5], .pad_right = p[5], .count_include_pad = p[7], .type = type};
+                               .pad_bottom = p[5], .pad_right = p[5], .count_include_pad = p[7], .type = type,
+                               .in_stride = p[8] ? p[2] + p[8] : 0, .out_stride = p[8] ? p[2] + p[8] : 0};
+            const int32_t ps = p[2] + p[8];
             d.out_h = (p[0] + 2 * p[5] - p[3] + (p[6] ? p[4] - 1 : 0)) / p[4] + 1;
             d.out_w = (p[1] + 2 * p[5] - p[3] + (p[6] ? p[4] - 1 : 0)) / p[4] + 1;
-            const size_t in_n = (size_t)p[0] * p[1] * p[2], out_n = (size_t)d.out_h * d.out_w * p[2];
+            const size_t in_n = (size_t)p[0] * p[1] * ps, out_n = (size_t)d.out_h * d.out_w * ps;
             uint8_t *in = xalloc(in_n), *out = xalloc(out_n);
             fill_q(type, in, in_n, 0);
             const int32_t zp = rnd_range(ick_qmin(type), ick_qmax(type)), ozp = rnd_range(ick_qmin(type), ick_qmax(type));
             const float ratio = 0.5f + rnd_unit();
+            memset(out, 0x5A, out_n);
             int rc1 = ick_maxpool(&d, in, out, 0, d.out_h * d.out_w);
             size_t bad_max = 0, bad_avg = 0;
             for (int32_t oy = 0; oy < d.out_h; oy++)
@@ -297,11 +300,14 @@ static void test_pool(void) {
                             for (int32_t kx = 0; kx < p[3]; kx++) {
                                 const int32_t iy = oy * p[4] - p[5] + ky, ix = ox * p[4] - p[5] + kx;
                                 if (iy < 0 || ix < 0 || iy >= p[0] || ix >= p[1]) continue;
-                                const int32_t v = ick_load_q(type, in, ((size_t)iy * p[1] + ix) * p[2] + c);
+                                const int32_t v = ick_load_q(type, in, ((size_t)iy * p[1] + ix) * ps + c);
                                 if (v > mx) mx = v;
                             }
-                        if (ick_load_q(type, out, ((size_t)oy * d.out_w + ox) * p[2] + c) != mx) bad_max++;
+                        if (ick_load_q(type, out, ((size_t)oy * d.out_w + ox) * ps + c) != mx) bad_max++;
                     }
+            size_t gap_bad = 0;
+            for (size_t i = 0; i < out_n; i++) if ((int32_t)(i % ps) >= p[2] && out[i] != 0x5A) gap_bad++;
+            check(gap_bad == 0, "maxpool leaves bytes outside the channel slice alone");
             int rc2 = ick_avgpool(&d, in, out, zp, ratio, ozp, ick_qmin(type), ick_qmax(type), 0, d.out_h * d.out_w);
             for (int32_t oy = 0; oy < d.out_h; oy++)
                 for (int32_t ox = 0; ox < d.out_w; ox++)
@@ -312,12 +318,12 @@ static void test_pool(void) {
                                 const int32_t iy = oy * p[4] - p[5] + ky, ix = ox * p[4] - p[5] + kx;
                                 if (iy < p[0] + p[5] && ix < p[1] + p[5]) npad++;
                                 if (iy < 0 || ix < 0 || iy >= p[0] || ix >= p[1]) continue;
-                                sum += ick_load_q(type, in, ((size_t)iy * p[1] + ix) * p[2] + c) - zp; n++;
+                                sum += ick_load_q(type, in, ((size_t)iy * p[1] + ix) * ps + c) - zp; n++;
                             }
                         const int32_t cnt = p[7] ? npad : n;
                         /* float definition: mean * ratio, rounded half to even */
                         const double want_f = sum * (double)ratio / cnt;
-                        const int32_t got = ick_load_q(type, out, ((size_t)oy * d.out_w + ox) * p[2] + c) - ozp;
+                        const int32_t got = ick_load_q(type, out, ((size_t)oy * d.out_w + ox) * ps + c) - ozp;
                         /* the kernel works in fp32: allow the double result to differ only at a .5 boundary */
                         if (fabs(got - want_f) > 0.5 + 1e-4 && got + ozp > ick_qmin(type) && got + ozp < ick_qmax(type)) bad_avg++;
                     }
