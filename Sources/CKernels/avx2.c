@@ -183,6 +183,30 @@ static void convert_i16__avx2(ick_qtype type, int32_t zp, const void *src, int16
     for (; i < n; i++) dst[i] = (int16_t)(ick_load_q(type, s, (size_t)i) - zp);
 }
 
+AVX2_TARGET
+static void convert_groups_i16__avx2(ick_qtype type, int32_t zp, const void *src, int16_t *dst, int32_t groups,
+                                     int32_t cin_g, size_t gstride) {
+    const uint8_t *s = (const uint8_t *)src;
+    if (cin_g % 8) {
+        for (int32_t g = 0; g < groups; g++) {
+            int16_t *o = dst + (size_t)g * gstride;
+            const uint8_t *sg = s + (size_t)g * cin_g;
+            for (int32_t c = 0; c < cin_g; c++) o[c] = (int16_t)(ick_load_q(type, sg, (size_t)c) - zp);
+        }
+        return;
+    }
+    const __m128i z = _mm_set1_epi16((int16_t)zp);
+    for (int32_t g = 0; g < groups; g++) {
+        int16_t *o = dst + (size_t)g * gstride;
+        const uint8_t *sg = s + (size_t)g * cin_g;
+        for (int32_t c = 0; c < cin_g; c += 8) {
+            const __m128i x = _mm_loadl_epi64((const __m128i *)(sg + c));
+            const __m128i w = type == ICK_U8 ? _mm_cvtepu8_epi16(x) : _mm_cvtepi8_epi16(x);
+            _mm_storeu_si128((__m128i *)(o + c), _mm_sub_epi16(w, z));
+        }
+    }
+}
+
 /* Portable body for kernels with many taps. */
 #define ICK_DW_NAME dwconv_generic__avx2
 #define ICK_DW_ATTR AVX2_TARGET static
@@ -278,6 +302,7 @@ const ick_variant ick_variant__avx2 = {
     .ukernel = gemm_ukernel_6x16__avx2, .requant_row = ick_requant_row__avx2, .dwconv = ick_dwconv__avx2,
     .convert_i16 = convert_i16__avx2, .ukernel_half = gemm_ukernel_6x8__avx2,
     .requant_tile = requant_tile__avx2, .ukernel_fused = gemm_fused_6x16__avx2,
+    .convert_groups_i16 = convert_groups_i16__avx2,
 };
 #else
 const ick_variant ick_variant__avx2 = {.isa = ICK_ISA_AVX2};

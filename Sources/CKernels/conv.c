@@ -241,6 +241,11 @@ static void pack_rows(const ick_variant *v, const ick_conv_desc *d, const layout
                 if (iy >= 0 && iy < d->in_h && ix >= 0 && ix < d->in_w) {
                     const uint8_t *src = image + ((size_t)iy * d->in_w + ix) * is;
                     if (L->groups == 1) { convert_run(v, d->type, d->in_zp, src, row + tap_off, L->cin_g); continue; }
+                    if (v->convert_groups_i16 && v->afmt == ICK_AFMT_I16) {
+                        v->convert_groups_i16(d->type, d->in_zp, src, (int16_t *)(row + tap_off), L->groups, L->cin_g,
+                                              L->gstride / 2);
+                        continue;
+                    }
                     /* all channels of the pixel in one vector pass, then each group's slice to its run */
                     convert_run(v, d->type, d->in_zp, src, tmp, d->in_c);
                     for (int32_t g = 0; g < L->groups; g++) copy_chunk(row + g * L->gstride + tap_off, tmp + g * chunk, chunk);

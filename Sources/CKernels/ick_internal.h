@@ -51,6 +51,10 @@ typedef void (*ick_dwconv_fn)(const ick_conv_desc *d, const int16_t *w, const in
 /* Convert n activations to int16 (a - zp): the im2col inner loop of the int16 formats. */
 typedef void (*ick_convert_i16_fn)(ick_qtype type, int32_t zp, const void *src, int16_t *dst, int32_t n);
 
+/* Convert one pixel's groups * cin_g activations to int16 (a - zp), group g to dst + g * gstride (elements). */
+typedef void (*ick_convert_groups_i16_fn)(ick_qtype type, int32_t zp, const void *src, int16_t *dst, int32_t groups,
+                                          int32_t cin_g, size_t gstride);
+
 typedef struct ick_variant {
     ick_isa isa;
     int32_t mr, nr, kr, kalign;
@@ -62,7 +66,8 @@ typedef struct ick_variant {
     ick_convert_i16_fn convert_i16; /* NULL: portable loop */
     ick_gemm_ukernel_fn ukernel_half;
     ick_requant_tile_fn requant_tile; /* optional; NULL: requant_row per row */
-    ick_gemm_fused_fn ukernel_fused;  /* optional full mr x nr tile with requant from registers */ /* optional mr x (nr/2) kernel for narrow groups (cout/groups <= nr/2) */
+    ick_gemm_fused_fn ukernel_fused;  /* optional full mr x nr tile with requant from registers */
+    ick_convert_groups_i16_fn convert_groups_i16; /* optional grouped im2col step (narrow groups) */ /* optional mr x (nr/2) kernel for narrow groups (cout/groups <= nr/2) */
 } ick_variant;
 
 /* One descriptor per variant compiled for this architecture; NULL ukernel when not compiled in. */
