@@ -58,6 +58,7 @@ typedef struct layout {
     size_t gstride;             /* bytes of one group's K values within a packed row */
     size_t row_bytes; int32_t mc; size_t scratch;
     int32_t kc;                 /* K chunk (== kp when K is not chunked) */
+    int pointwise;              /* rows packed in one pass, unpadded */
 } layout;
 
 static int plan(const ick_variant *v, const ick_conv_desc *d, layout *L) {
@@ -91,8 +92,17 @@ static int plan(const ick_variant *v, const ick_conv_desc *d, layout *L) {
     L->total = sizeof(ick_pack_header) + L->group_bytes * L->groups;
     const size_t abytes = v->afmt == ICK_AFMT_I16 ? 2 : 1;
     /* one packed row holds every group's K values (im2col of a pixel in one pass) */
-    L->gstride = L->groups == 1 ? ICK_ROUND_UP((size_t)L->kp * abytes, ICK_ALIGN) : ICK_ROUND_UP((size_t)L->kp * abytes, 16);
-    L->row_bytes = ICK_ROUND_UP(L->gstride * L->groups, ICK_ALIGN);
+    /* 1x1, stride 1, no padding, dense input, K needing no padding: the block's rows are consecutive input pixels,
+     * packed unpadded in one conversion pass */
+    L->pointwise = d->kernel_h == 1 && d->kernel_w == 1 && d->stride_h == 1 && d->stride_w == 1 && !d->pad_top &&
+                   !d->pad_left && !d->pad_bottom && !d->pad_right && L->groups == 1 &&
+                   (d->in_stride == 0 || d->in_stride == d->in_c) && L->kp == L->k;
+    if (L->pointwise) {
+        L->gstride = L->row_bytes = (size_t)L->kp * abytes;
+    } else {
+        L->gstride = L->groups == 1 ? ICK_ROUND_UP((size_t)L->kp * abytes, ICK_ALIGN) : ICK_ROUND_UP((size_t)L->kp * abytes, 16);
+        L->row_bytes = ICK_ROUND_UP(L->gstride * L->groups, ICK_ALIGN);
+    }
     L->kc = L->kp > ICK_KC_MIN_K ? ICK_KC : L->kp;
     size_t panels = (L->kc < L->kp ? ICK_A_BLOCK_BYTES_CHUNKED : ICK_A_BLOCK_BYTES) / (L->row_bytes * v->mr);
     if (panels < 1) panels = 1;
@@ -212,6 +222,11 @@ static void pack_rows(const ick_variant *v, const ick_conv_desc *d, const layout
     const int32_t is = d->in_stride ? d->in_stride : d->in_c;
     const size_t esz = v->afmt == ICK_AFMT_I16 ? 2 : 1;
     const int contiguous = L->groups == 1 && is == d->in_c;
+    if (L->pointwise) {
+        convert_run(v, d->type, d->in_zp, (const uint8_t *)input + (size_t)m0 * d->in_c, a, rows * L->k);
+        if (rows_p > rows) memset(a + (size_t)rows * L->row_bytes, 0, (size_t)(rows_p - rows) * L->row_bytes);
+        return;
+    }
     const size_t chunk = (size_t)L->cin_g * esz;
     for (int32_t i = 0; i < rows; i++) {
         int32_t oy, ox;
