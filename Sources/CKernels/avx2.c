@@ -216,6 +216,12 @@ static void convert_i16__avx2(ick_qtype type, int32_t zp, const void *src, int16
         for (; i + 16 <= n; i += 16)
             _mm256_storeu_si256((__m256i *)(dst + i),
                                 _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(s + i))), z));
+    if (i < n && n >= 16) { /* the last partial block: redo the final 16 (same values), no over-read */
+        const __m128i x = _mm_loadu_si128((const __m128i *)(s + n - 16));
+        const __m256i w = type == ICK_U8 ? _mm256_cvtepu8_epi16(x) : _mm256_cvtepi8_epi16(x);
+        _mm256_storeu_si256((__m256i *)(dst + n - 16), _mm256_sub_epi16(w, z));
+        return;
+    }
     for (; i < n; i++) dst[i] = (int16_t)(ick_load_q(type, s, (size_t)i) - zp);
 }
 
