@@ -12,33 +12,32 @@
 #define AVX2_MR 6
 #define AVX2_NR 16
 
-/* A: int16 rows (k pairs broadcast as one dword); W panel: [k/2][16][2] int16. */
+/* A: int16 rows (k pairs broadcast as one dword); W panel: [k/2][16][2] int16. The loop is shared by the plain
+ * kernel (stores int32) and the fused one (requantizes from registers). */
+#define AVX2_6X16_KLOOP                                                                                         \
+    const uint8_t *a0 = (const uint8_t *)a;                                                                    \
+    const uint8_t *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;              \
+    const __m256i *wp = (const __m256i *)w;                                                                    \
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;               \
+    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;                                  \
+    for (int32_t k = 0; k < kp; k += 2) {                                                                      \
+        const __m256i w0 = _mm256_load_si256(wp), w1 = _mm256_load_si256(wp + 1);                              \
+        wp += 2;                                                                                               \
+        const size_t o = (size_t)k * 2;                                                                        \
+        __m256i b;                                                                                             \
+        int32_t s;                                                                                             \
+        AVX2_ROW(a0, c00, c01) AVX2_ROW(a1, c10, c11) AVX2_ROW(a2, c20, c21)                                   \
+        AVX2_ROW(a3, c30, c31) AVX2_ROW(a4, c40, c41) AVX2_ROW(a5, c50, c51)                                   \
+    }
+#define AVX2_ROW(ap, x0, x1)                                                                                    \
+    memcpy(&s, ap + o, 4);                                                                                     \
+    b = _mm256_set1_epi32(s);                                                                                  \
+    x0 = _mm256_add_epi32(x0, _mm256_madd_epi16(b, w0));                                                       \
+    x1 = _mm256_add_epi32(x1, _mm256_madd_epi16(b, w1));
+
 AVX2_TARGET
 static void gemm_ukernel_6x16__avx2(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) {
-    const uint8_t *a0 = (const uint8_t *)a;
-    const uint8_t *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;
-    const __m256i *wp = (const __m256i *)w;
-    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    for (int32_t k = 0; k < kp; k += 2) {
-        const __m256i w0 = _mm256_load_si256(wp), w1 = _mm256_load_si256(wp + 1);
-        wp += 2;
-        const size_t o = (size_t)k * 2;
-        __m256i b;
-        int32_t s;
-#define AVX2_ROW(ap, x0, x1)                                                                                    \
-        memcpy(&s, ap + o, 4);                                                                               \
-        b = _mm256_set1_epi32(s);                                                                              \
-        x0 = _mm256_add_epi32(x0, _mm256_madd_epi16(b, w0));                                                   \
-        x1 = _mm256_add_epi32(x1, _mm256_madd_epi16(b, w1));
-        AVX2_ROW(a0, c00, c01)
-        AVX2_ROW(a1, c10, c11)
-        AVX2_ROW(a2, c20, c21)
-        AVX2_ROW(a3, c30, c31)
-        AVX2_ROW(a4, c40, c41)
-        AVX2_ROW(a5, c50, c51)
-#undef AVX2_ROW
-    }
+    AVX2_6X16_KLOOP
     __m256i *o = (__m256i *)acc;
     _mm256_storeu_si256(o + 0, c00); _mm256_storeu_si256(o + 1, c01);
     _mm256_storeu_si256(o + 2, c10); _mm256_storeu_si256(o + 3, c11);
@@ -99,10 +98,10 @@ static inline rq_consts rq_setup(const ick_requant *rq) {
     return k;
 }
 
-/* 8 outputs: acc + offset -> requant (-> residual add) -> bytes. */
+/* 8 outputs: acc + offset -> requant (-> residual add), as int32 inside the type's range. */
 AVX2_TARGET
-static inline void requant8(const rq_consts *k, __m256i a, __m256i off, __m256 mult, ick_qtype type,
-                            const uint8_t *residual, uint8_t *out) {
+static inline __attribute__((always_inline)) __m256i requant_q8(const rq_consts *k, __m256i a, __m256i off, __m256 mult,
+                                                               ick_qtype type, const uint8_t *residual) {
     const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a, off)), mult);
     __m256i q = round_clamp(v, k->zp, k->lo, k->hi);
     if (residual) {
@@ -111,10 +110,54 @@ static inline void requant8(const rq_consts *k, __m256i a, __m256i off, __m256 m
         const __m256 u = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(r, k->rzp)), k->rr);
         q = round_clamp(_mm256_add_ps(t, u), k->szp, k->slo, k->shi);
     }
-    /* values are inside the type's range: the saturating packs only narrow */
+    return q;
+}
+
+/* 8 outputs to bytes (values are inside the type's range: the saturating packs only narrow). */
+AVX2_TARGET
+static inline __attribute__((always_inline)) void requant8(const rq_consts *k, __m256i a, __m256i off, __m256 mult,
+                                                          ick_qtype type, const uint8_t *residual, uint8_t *out) {
+    const __m256i q = requant_q8(k, a, off, mult, type, residual);
     const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
     const __m128i b = type == ICK_U8 ? _mm_packus_epi16(w16, w16) : _mm_packs_epi16(w16, w16);
     _mm_storel_epi64((__m128i *)out, b);
+}
+
+/* 16 outputs to bytes with one pack chain. */
+AVX2_TARGET
+static inline __attribute__((always_inline)) void requant16(const rq_consts *k, __m256i a0, __m256i a1, __m256i off0,
+                                                           __m256i off1, __m256 m0, __m256 m1, ick_qtype type,
+                                                           const uint8_t *residual, uint8_t *out) {
+    const __m256i q0 = requant_q8(k, a0, off0, m0, type, residual);
+    const __m256i q1 = requant_q8(k, a1, off1, m1, type, residual ? residual + 8 : NULL);
+    const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8); /* q0[0..7], q1[0..7] as int16 */
+    const __m128i lo = _mm256_castsi256_si128(w), hi = _mm256_extracti128_si256(w, 1);
+    _mm_storeu_si128((__m128i *)out, type == ICK_U8 ? _mm_packus_epi16(lo, hi) : _mm_packs_epi16(lo, hi));
+}
+
+/* Full 6x16 tile with the requantization applied from registers (short K: the epilogue would otherwise cost
+ * as much as the products). */
+AVX2_TARGET
+static void gemm_fused_6x16__avx2(int32_t kp, const void *a, size_t lda, const void *w, const int32_t *offset,
+                                  const float *mult, const ick_requant *rq, ick_qtype type, const uint8_t *residual,
+                                  size_t res_stride, uint8_t *out, size_t out_stride) {
+    AVX2_6X16_KLOOP
+    const rq_consts q = rq_setup(rq);
+    const __m256i off0 = _mm256_loadu_si256((const __m256i *)offset), off1 = _mm256_loadu_si256((const __m256i *)(offset + 8));
+    const __m256 m0 = _mm256_loadu_ps(mult), m1 = _mm256_loadu_ps(mult + 8);
+    /* type and residual branch once here, so each epilogue copy is straight-line */
+#define AVX2_EPI(r, x0, x1, T, RES)                                                                              \
+    requant16(&q, x0, x1, off0, off1, m0, m1, T, RES ? residual + (r) * res_stride : NULL, out + (r) * out_stride);
+#define AVX2_EPI_ALL(T, RES)                                                                                     \
+    AVX2_EPI(0, c00, c01, T, RES) AVX2_EPI(1, c10, c11, T, RES) AVX2_EPI(2, c20, c21, T, RES)                    \
+    AVX2_EPI(3, c30, c31, T, RES) AVX2_EPI(4, c40, c41, T, RES) AVX2_EPI(5, c50, c51, T, RES)
+    if (!residual) {
+        if (type == ICK_U8) { AVX2_EPI_ALL(ICK_U8, 0) } else { AVX2_EPI_ALL(ICK_S8, 0) }
+    } else {
+        if (type == ICK_U8) { AVX2_EPI_ALL(ICK_U8, 1) } else { AVX2_EPI_ALL(ICK_S8, 1) }
+    }
+#undef AVX2_EPI_ALL
+#undef AVX2_EPI
 }
 
 AVX2_TARGET
@@ -137,6 +180,16 @@ static void requant_tile__avx2(int32_t rows, int32_t n, const int32_t *acc, int3
                                size_t res_stride, uint8_t *out, size_t out_stride) {
     const rq_consts k = rq_setup(rq);
     int32_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256i off0 = _mm256_loadu_si256((const __m256i *)(offset + i));
+        const __m256i off1 = _mm256_loadu_si256((const __m256i *)(offset + i + 8));
+        const __m256 mu0 = _mm256_loadu_ps(mult + i), mu1 = _mm256_loadu_ps(mult + i + 8);
+        for (int32_t r = 0; r < rows; r++) {
+            const int32_t *ar = acc + (size_t)r * acc_stride + i;
+            requant16(&k, _mm256_loadu_si256((const __m256i *)ar), _mm256_loadu_si256((const __m256i *)(ar + 8)), off0,
+                      off1, mu0, mu1, type, residual ? residual + r * res_stride + i : NULL, out + r * out_stride + i);
+        }
+    }
     for (; i + 8 <= n; i += 8) {
         const __m256i off = _mm256_loadu_si256((const __m256i *)(offset + i));
         const __m256 mu = _mm256_loadu_ps(mult + i);
@@ -163,7 +216,37 @@ static void convert_i16__avx2(ick_qtype type, int32_t zp, const void *src, int16
         for (; i + 16 <= n; i += 16)
             _mm256_storeu_si256((__m256i *)(dst + i),
                                 _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(s + i))), z));
+    if (i < n && n >= 16) { /* the last partial block: redo the final 16 (same values), no over-read */
+        const __m128i x = _mm_loadu_si128((const __m128i *)(s + n - 16));
+        const __m256i w = type == ICK_U8 ? _mm256_cvtepu8_epi16(x) : _mm256_cvtepi8_epi16(x);
+        _mm256_storeu_si256((__m256i *)(dst + n - 16), _mm256_sub_epi16(w, z));
+        return;
+    }
     for (; i < n; i++) dst[i] = (int16_t)(ick_load_q(type, s, (size_t)i) - zp);
+}
+
+AVX2_TARGET
+static void convert_groups_i16__avx2(ick_qtype type, int32_t zp, const void *src, int16_t *dst, int32_t groups,
+                                     int32_t cin_g, size_t gstride) {
+    const uint8_t *s = (const uint8_t *)src;
+    if (cin_g % 8) {
+        for (int32_t g = 0; g < groups; g++) {
+            int16_t *o = dst + (size_t)g * gstride;
+            const uint8_t *sg = s + (size_t)g * cin_g;
+            for (int32_t c = 0; c < cin_g; c++) o[c] = (int16_t)(ick_load_q(type, sg, (size_t)c) - zp);
+        }
+        return;
+    }
+    const __m128i z = _mm_set1_epi16((int16_t)zp);
+    for (int32_t g = 0; g < groups; g++) {
+        int16_t *o = dst + (size_t)g * gstride;
+        const uint8_t *sg = s + (size_t)g * cin_g;
+        for (int32_t c = 0; c < cin_g; c += 8) {
+            const __m128i x = _mm_loadl_epi64((const __m128i *)(sg + c));
+            const __m128i w = type == ICK_U8 ? _mm_cvtepu8_epi16(x) : _mm_cvtepi8_epi16(x);
+            _mm_storeu_si128((__m128i *)(o + c), _mm_sub_epi16(w, z));
+        }
+    }
 }
 
 /* Portable body for kernels with many taps. */
@@ -178,9 +261,28 @@ static void convert_i16__avx2(ick_qtype type, int32_t zp, const void *src, int16
 #define DW_MAX_TAPS 64
 
 AVX2_TARGET
-static inline __m256i load16_w(ick_qtype type, const uint8_t *p) {
+static inline __attribute__((always_inline)) __m256i load16_w(ick_qtype type, const uint8_t *p) {
     const __m128i x = _mm_loadu_si128((const __m128i *)p);
     return type == ICK_U8 ? _mm256_cvtepu8_epi16(x) : _mm256_cvtepi8_epi16(x);
+}
+
+/* One output pixel's channel blocks of 16 (always inlined so the callers' constants specialise it). */
+AVX2_TARGET
+static inline __attribute__((always_inline)) void dw_blocks__avx2(const rq_consts *k, const uint8_t *const *tp,
+                                                                 const __m256i *wb, int32_t np, int32_t C16,
+                                                                 const int32_t *off2, const float *mult, ick_qtype type,
+                                                                 const uint8_t *res, uint8_t *out) {
+    for (int32_t c0 = 0; c0 < C16; c0 += 16, wb += 2 * np) {
+        __m256i lo = _mm256_setzero_si256(), hi = lo;
+        for (int32_t p = 0; p < np; p++) {
+            const __m256i x0 = load16_w(type, tp[2 * p] + c0), x1 = load16_w(type, tp[2 * p + 1] + c0);
+            lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), _mm256_load_si256(wb + 2 * p)));
+            hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), _mm256_load_si256(wb + 2 * p + 1)));
+        }
+        requant16(k, _mm256_permute2x128_si256(lo, hi, 0x20), _mm256_permute2x128_si256(lo, hi, 0x31),
+                  _mm256_loadu_si256((const __m256i *)(off2 + c0)), _mm256_loadu_si256((const __m256i *)(off2 + c0 + 8)),
+                  _mm256_loadu_ps(mult + c0), _mm256_loadu_ps(mult + c0 + 8), type, res ? res + c0 : NULL, out + c0);
+    }
 }
 
 /* Depthwise, 16 channels at a time with taps in pairs: vpmaddwd sums a0 * w0 + a1 * w1 per int32 lane (exact;
@@ -235,19 +337,14 @@ void ick_dwconv__avx2(const ick_conv_desc *d, const int16_t *w, const int32_t *o
         tp[taps] = zprow; /* partner of an odd last tap, weight 0 */
         const uint8_t *res = rq->residual ? (const uint8_t *)rq->residual + (size_t)m * rs : NULL;
         uint8_t *out = (uint8_t *)output + (size_t)m * os;
-        const __m256i *wb = wpairs;
-        for (int32_t c0 = 0; c0 < C16; c0 += 16, wb += 2 * np) {
-            __m256i lo = _mm256_setzero_si256(), hi = lo;
-            for (int32_t p = 0; p < np; p++) {
-                const __m256i x0 = load16_w(type, tp[2 * p] + c0), x1 = load16_w(type, tp[2 * p + 1] + c0);
-                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), _mm256_load_si256(wb + 2 * p)));
-                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), _mm256_load_si256(wb + 2 * p + 1)));
-            }
-            requant8(&k, _mm256_permute2x128_si256(lo, hi, 0x20), _mm256_loadu_si256((const __m256i *)(off2 + c0)),
-                     _mm256_loadu_ps(rq->mult + c0), type, res ? res + c0 : NULL, out + c0);
-            requant8(&k, _mm256_permute2x128_si256(lo, hi, 0x31), _mm256_loadu_si256((const __m256i *)(off2 + c0 + 8)),
-                     _mm256_loadu_ps(rq->mult + c0 + 8), type, res ? res + c0 + 8 : NULL, out + c0 + 8);
-        }
+        /* type, residual and the 3x3 tap count become constants in each copy */
+#define DW_CALL(NP, T, RES) dw_blocks__avx2(&k, tp, wpairs, NP, C16, off2, rq->mult, T, RES ? res : NULL, out)
+#define DW_TYPES(NP)                                                                                            \
+        if (!res) { if (type == ICK_U8) DW_CALL(NP, ICK_U8, 0); else DW_CALL(NP, ICK_S8, 0); }                  \
+        else { if (type == ICK_U8) DW_CALL(NP, ICK_U8, 1); else DW_CALL(NP, ICK_S8, 1); }
+        if (np == 5) { DW_TYPES(5) } else { DW_TYPES(np) }
+#undef DW_TYPES
+#undef DW_CALL
         for (int32_t c = C16; c < C; c++) {
             int32_t a = 0;
             for (int32_t t = 0; t < taps; t++) a += (ick_load_q(type, tp[t], (size_t)c) - zp) * w[(size_t)t * C + c];
@@ -260,7 +357,8 @@ const ick_variant ick_variant__avx2 = {
     .isa = ICK_ISA_AVX2, .mr = AVX2_MR, .nr = AVX2_NR, .kr = 2, .kalign = 2, .afmt = ICK_AFMT_I16, .w_bytes = 2,
     .ukernel = gemm_ukernel_6x16__avx2, .requant_row = ick_requant_row__avx2, .dwconv = ick_dwconv__avx2,
     .convert_i16 = convert_i16__avx2, .ukernel_half = gemm_ukernel_6x8__avx2,
-    .requant_tile = requant_tile__avx2,
+    .requant_tile = requant_tile__avx2, .ukernel_fused = gemm_fused_6x16__avx2,
+    .convert_groups_i16 = convert_groups_i16__avx2,
 };
 #else
 const ick_variant ick_variant__avx2 = {.isa = ICK_ISA_AVX2};

@@ -49,22 +49,12 @@ static inline int32x4_t round_clamp(float32x4_t v, int32x4_t zp, int32x4_t lo, i
 }
 
 static inline int32x4_t requant4(const int32_t *acc, const int32_t *offset, const float *mult, const ick_requant *rq,
-                                 ick_qtype type, const void *residual) {
+                                 int32x4_t r, int has_residual) {
     const int32x4_t zp = vdupq_n_s32(rq->out_zp);
     const int32x4_t a = vaddq_s32(vld1q_s32(acc), vld1q_s32(offset));
     const float32x4_t v = vmulq_f32(vcvtq_f32_s32(a), vld1q_f32(mult));
     int32x4_t q = round_clamp(v, zp, vdupq_n_s32(rq->lo), vdupq_n_s32(rq->hi));
-    if (residual) {
-        int32x4_t r;
-        if (type == ICK_U8) {
-            const uint8_t *p = (const uint8_t *)residual;
-            const int32_t t[4] = {p[0], p[1], p[2], p[3]};
-            r = vld1q_s32(t);
-        } else {
-            const int8_t *p = (const int8_t *)residual;
-            const int32_t t[4] = {p[0], p[1], p[2], p[3]};
-            r = vld1q_s32(t);
-        }
+    if (has_residual) {
         const float32x4_t t = vmulq_f32(vcvtq_f32_s32(vsubq_s32(q, zp)), vdupq_n_f32(rq->mid_ratio));
         const float32x4_t u = vmulq_f32(vcvtq_f32_s32(vsubq_s32(r, vdupq_n_s32(rq->residual_zp))),
                                         vdupq_n_f32(rq->residual_ratio));
@@ -77,9 +67,13 @@ void ick_requant_row__neon(int32_t n, const int32_t *acc, const int32_t *offset,
                            const ick_requant *rq, ick_qtype type, const void *residual, void *out) {
     int32_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        const uint8_t *res = residual ? (const uint8_t *)residual + i : NULL;
-        const int32x4_t q0 = requant4(acc + i, offset + i, mult + i, rq, type, res);
-        const int32x4_t q1 = requant4(acc + i + 4, offset + i + 4, mult + i + 4, rq, type, res ? res + 4 : NULL);
+        int16x8_t r16 = vdupq_n_s16(0);
+        if (residual) {
+            const uint8x8_t rb = vld1_u8((const uint8_t *)residual + i);
+            r16 = type == ICK_U8 ? vreinterpretq_s16_u16(vmovl_u8(rb)) : vmovl_s8(vreinterpret_s8_u8(rb));
+        }
+        const int32x4_t q0 = requant4(acc + i, offset + i, mult + i, rq, vmovl_s16(vget_low_s16(r16)), residual != NULL);
+        const int32x4_t q1 = requant4(acc + i + 4, offset + i + 4, mult + i + 4, rq, vmovl_high_s16(r16), residual != NULL);
         /* values are inside the type's range: plain narrowing keeps the bit pattern of u8 and s8 */
         const int16x8_t h = vcombine_s16(vmovn_s32(q0), vmovn_s32(q1));
         vst1_s8((int8_t *)out + i, vmovn_s16(h));

@@ -4,7 +4,10 @@ struct ICHTriage: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ichtriage",
         abstract: "Offline intracranial hemorrhage triage appliance: command-line tools.",
-        subcommands: [ScanCommand.self, ScreenCommand.self, AckCommand.self, ModelCommand.self]
+        subcommands: [
+            AnalyzeCommand.self, ScanCommand.self, PhantomCommand.self, ScreenCommand.self, AckCommand.self,
+            ModelCommand.self, RunModelCommand.self, BenchCommand.self,
+        ]
     )
 }
 ICHTriage.main()
