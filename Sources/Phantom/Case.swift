@@ -83,12 +83,6 @@ public struct SliceGeometry: Sendable {
         let half = Double(matrix - 1) / 2 * pixelSpacing
         return center(k) - rowDirection * half - columnDirection * half
     }
-    /// Patient point of pixel (row i, column j) of slice k, moved `along` mm on the normal.
-    @inline(__always)
-    func point(_ k: Int, row i: Int, column j: Int, along: Double = 0) -> Vec3 {
-        position(k) + rowDirection * (Double(j) * pixelSpacing) + columnDirection * (Double(i) * pixelSpacing)
-            + normal * along
-    }
 }
 
 /// Everything drawn from one seed: reproducible by seed + config alone.
