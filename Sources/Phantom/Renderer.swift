@@ -129,12 +129,13 @@ public enum PhantomRenderer {
     }
 
     /// Separable binomial blur [1 4 6 4 1]/16 (sigma 1 pixel): the scanner's in-plane
-    /// resolution. Edges are clamped.
-    static func blur5(_ a: inout [Float], _ m: Int) {
+    /// resolution. Edges are clamped. `rows` defaults to a square image.
+    static func blur5(_ a: inout [Float], _ columns: Int, rows: Int? = nil) {
+        let m = columns, nRows = rows ?? columns
         var t = [Float](repeating: 0, count: a.count)
         a.withUnsafeBufferPointer { src in
             t.withUnsafeMutableBufferPointer { dst in
-                for i in 0..<m {
+                for i in 0..<nRows {
                     let r = i * m
                     for j in 0..<m {
                         let j0 = max(j - 2, 0), j1 = max(j - 1, 0), j3 = min(j + 1, m - 1), j4 = min(j + 2, m - 1)
@@ -145,8 +146,9 @@ public enum PhantomRenderer {
         }
         t.withUnsafeBufferPointer { src in
             a.withUnsafeMutableBufferPointer { dst in
-                for i in 0..<m {
-                    let i0 = max(i - 2, 0) * m, i1 = max(i - 1, 0) * m, i3 = min(i + 1, m - 1) * m, i4 = min(i + 2, m - 1) * m
+                for i in 0..<nRows {
+                    let i0 = max(i - 2, 0) * m, i1 = max(i - 1, 0) * m
+                    let i3 = min(i + 1, nRows - 1) * m, i4 = min(i + 2, nRows - 1) * m
                     let r = i * m
                     for j in 0..<m {
                         dst[r + j] = (src[i0 + j] + 4 * src[i1 + j] + 6 * src[r + j] + 4 * src[i3 + j] + src[i4 + j]) / 16

@@ -21,11 +21,11 @@ final class OutputTests: XCTestCase {
 
     private static func writeDataset(_ dir: URL) throws {
         var writer = try DatasetWriter(root: dir)
-        _ = try writer.add(try render(smallConfig(seed: 21, subtypes: [.epidural, .intraventricular], slices: 6)),
-                           folder: "series-000000", anatomy: "procedural")
+        _ = try writer.add(try render(smallConfig(seed: 21, subtypes: [.epidural, .intraventricular], slices: 6)).output,
+                           folder: "series-000000")
         var negative = smallConfig(seed: 22, subtypes: [], slices: 5)
         negative.encoding = .signed16(padding: -2000)
-        _ = try writer.add(try render(negative), folder: "series-000001", anatomy: "procedural")
+        _ = try writer.add(try render(negative).output, folder: "series-000001")
         try writer.finish()
     }
 
