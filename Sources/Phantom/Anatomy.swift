@@ -186,8 +186,9 @@ struct Head: Sendable {
     func floorZ(_ x: Double, _ y: Double) -> Double {
         let ax = abs(x)
         let lateral = DetMath.smoothstep(10, 28, ax)
-        let middle = -22 - 16 * lateral * DetMath.bump((y + 6) / 24)          // sella -> middle fossa bowl
-        let orbitRoof = -19 + 7 * DetMath.bump((ax - 24) / 18)                 // domed orbital roofs
+        // Every part slopes, as the real fossae do (a flat plate would show as a slab of bone).
+        let middle = -26 - 0.3 * (y + 6) - 14 * lateral * DetMath.bump((y + 6) / 24)  // clivus/sella -> middle fossa bowl
+        let orbitRoof = -21 + 0.3 * (-30 - y) + 7 * DetMath.bump((ax - 24) / 18)   // domed orbital roofs, rising forwards
         let anterior = 1 - DetMath.smoothstep(-40, -24, y)
         var z = anterior * orbitRoof + (1 - anterior) * middle
         let posteriorFossa = -26 - 32 * DetMath.smoothstep(12, 48, y) * (1 - 0.3 * DetMath.smoothstep(30, 60, ax))
