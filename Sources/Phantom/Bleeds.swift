@@ -55,12 +55,7 @@ struct Bleed: Sendable {
             return a.radialDepth < thickness ? .blood : .none
         case let .intraparenchymal(c, radius, irregularity, rim, edemaDrop):
             guard a.tissue.isParenchyma else { return .none }
-            let dist = DetMath.length(p - c)
-            let u = dist > 1e-6 ? (p - c) * (24 / dist) : Vec3(0, 0, 0)
-            let rr = radius * (1 + 0.22 * irregularity.value(u))
-            if dist < rr { return .blood }
-            if dist < rr + rim { return .edema(edemaDrop * (1 - 0.5 * (dist - rr) / rim)) }
-            return .none
+            return Self.clot(p, center: c, radius: radius, irregularity: irregularity, rim: rim, edemaDrop: edemaDrop)
         case let .intraventricular(layered, level, cast):
             guard a.ventricle >= 0 else { return .none }
             if cast.contains(a.ventricle) { return .blood }
@@ -73,6 +68,18 @@ struct Bleed: Sendable {
             }
             return DetMath.length(p - c) < radius ? .blood : .none
         }
+    }
+
+    /// An irregular clot (radius modulated by direction) with an oedema rim that fades outwards.
+    @inline(__always)
+    static func clot(_ p: Vec3, center c: Vec3, radius: Double, irregularity: WaveField, rim: Double,
+                     edemaDrop: Double) -> Effect {
+        let dist = DetMath.length(p - c)
+        let u = dist > 1e-6 ? (p - c) * (24 / dist) : Vec3(0, 0, 0)
+        let rr = radius * (1 + 0.22 * irregularity.value(u))
+        if dist < rr { return .blood }
+        if dist < rr + rim { return .edema(edemaDrop * (1 - 0.5 * (dist - rr) / rim)) }
+        return .none
     }
 
     /// Normalised angular distance from `axis` (0 at the axis, 1 at the edge), or nil outside.

@@ -11,11 +11,7 @@ public struct GeneratedSlice: Sendable {
     public var sliceLocation: Double
 
     /// Subtypes present on this slice.
-    public var subtypes: [Subtype] {
-        var bits: UInt8 = 0
-        for m in mask { bits |= m }
-        return Subtype.allCases.filter { bits & $0.maskBit != 0 }
-    }
+    public var subtypes: [Subtype] { Subtype.present(in: mask) }
 }
 
 public struct GeneratedSeries: Sendable {
@@ -36,11 +32,7 @@ public struct GeneratedSeries: Sendable {
     public var description: String
     public var slices: [GeneratedSlice]
 
-    public var presentSubtypes: [Subtype] {
-        var bits: UInt8 = 0
-        for s in slices { for m in s.mask { bits |= m } }
-        return Subtype.allCases.filter { bits & $0.maskBit != 0 }
-    }
+    public var presentSubtypes: [Subtype] { Subtype.present(in: slices.map(\.mask)) }
 }
 
 extension PhantomSeries {

@@ -141,12 +141,7 @@ extension RealAnatomyLibrary {
             return .blood
         case let .intraparenchymal(c, radius, irregularity, rim, drop):
             guard r == Region.parenchyma.rawValue else { return .none }
-            let dist = DetMath.length(p - c)
-            let u = dist > 1e-6 ? (p - c) * (24 / dist) : Vec3(0, 0, 0)
-            let rr = radius * (1 + 0.22 * irregularity.value(u))
-            if dist < rr { return .blood }
-            if dist < rr + rim { return .edema(drop * (1 - 0.5 * (dist - rr) / rim)) }
-            return .none
+            return Bleed.clot(p, center: c, radius: radius, irregularity: irregularity, rim: rim, edemaDrop: drop)
         case let .intraventricular(level):
             return Self.isVentricle(s, idx, exam.columns, exam.spacing) && p.y > level ? .blood : .none
         case let .subarachnoid(anchor, radius):

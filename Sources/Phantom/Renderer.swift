@@ -14,20 +14,14 @@ public struct PhantomSlice: Sendable {
     public let tissue: [UInt8]
 
     /// Subtypes present on this slice (its RSNA labels, "any" = not empty).
-    public var subtypes: [Subtype] {
-        var bits: UInt8 = 0
-        for m in mask { bits |= m }
-        return Subtype.allCases.filter { bits & $0.maskBit != 0 }
-    }
+    public var subtypes: [Subtype] { Subtype.present(in: mask) }
 }
 
 public struct PhantomSeries: Sendable {
     public let phantomCase: PhantomCase
     public let slices: [PhantomSlice]
     /// Subtypes visible on at least one slice.
-    public var presentSubtypes: [Subtype] {
-        Subtype.allCases.filter { s in slices.contains { $0.subtypes.contains(s) } }
-    }
+    public var presentSubtypes: [Subtype] { Subtype.present(in: slices.map(\.mask)) }
 }
 
 public enum PhantomRenderer {

@@ -20,6 +20,14 @@ public enum Subtype: String, CaseIterable, Sendable, Codable, Comparable {
     /// The six RSNA labels in file order: "any" then the subtypes.
     public static let rsnaLabels = ["any"] + allCases.map(\.rawValue)
 
+    /// Subtypes whose bit is set somewhere in the mask(s).
+    public static func present(in masks: [UInt8]...) -> [Subtype] { present(in: masks) }
+    public static func present(in masks: [[UInt8]]) -> [Subtype] {
+        var bits: UInt8 = 0
+        for mask in masks { for m in mask { bits |= m } }
+        return allCases.filter { bits & $0.maskBit != 0 }
+    }
+
     public static func < (a: Subtype, b: Subtype) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
