@@ -96,7 +96,7 @@ struct Head: Sendable {
     var convexityCSF: Double, cortex: Double, sulcusDepth: Double, sulcusWidth: Double
     var ventricleScale: Double
     var baseThickness: Double
-    var shape: WaveField, thickness: WaveField, sulci: WaveField, folia: WaveField, cells: WaveField
+    var shape: WaveField, thickness: WaveField, sulci: WaveField, folia: WaveField, cells: WaveField, texture: WaveField
     var ventricleParts: [Ellipsoid] = []
     var deepNuclei: [Ellipsoid] = []
     var petrous: [Ellipsoid] = []
@@ -128,7 +128,8 @@ struct Head: Sendable {
         baseThickness = rng.uniform(3, 5)
         shape = WaveField(waves: 3, wavelength: 90...160, rng: &rng)
         thickness = WaveField(waves: 3, wavelength: 40...90, rng: &rng)
-        sulci = WaveField(waves: 3, wavelength: 22...30, rng: &rng)
+        sulci = WaveField(waves: 5, wavelength: 18...34, rng: &rng)   // 5 waves: less regular gyri
+        texture = WaveField(waves: 3, wavelength: 15...40, rng: &rng)
         folia = WaveField(waves: 2, wavelength: 5...8, rng: &rng)
         cells = WaveField(waves: 3, wavelength: 5...9, rng: &rng)
         let v = ventricleScale
@@ -318,7 +319,13 @@ struct Head: Sendable {
             return s
         }
         // Suprasellar cistern and Sylvian fissures.
-        if q.z < -8 && q.z > -24 && ax < 14 && q.y > -22 && q.y < 0 { s.tissue = .cisternCSF; s.hu = hu.csf; return s }
+        if q.z < -8 && q.z > -24 {
+            // Suprasellar cistern: a rounded star in front of the midbrain, narrowing upwards.
+            let w = 14 * (1 - 0.4 * (q.z + 24) / 16)
+            let sx = q.x / w, sy = (q.y + 11) / 11
+            let star = sx * sx + sy * sy + 0.35 * DetMath.sin(5 * (q.x + q.y) / w) * 0.3
+            if star < 1 { s.tissue = .cisternCSF; s.hu = hu.csf; return s }
+        }
         if ax > 28 && ax < 56 && q.z > -22 && q.z < 8 {
             let plane = q.y - (-10 + 0.35 * (ax - 28))
             if abs(plane) < 1.2 + 0.6 * (1 - efface) { s.tissue = .cisternCSF; s.hu = hu.csf; return s }
@@ -332,7 +339,7 @@ struct Head: Sendable {
             if depth < csfT + sulcusDepth && f < w { s.tissue = .sulcalCSF; s.hu = hu.csf; return s }
             if depth < cortexBottom || f < w + 0.16 { s.tissue = .grey; s.hu = hu.grey; return s }
         }
-        s.tissue = .white; s.hu = hu.white
+        s.tissue = .white; s.hu = hu.white + 1.5 * texture.value(q)   // white matter is not uniform
         return s
     }
 }
