@@ -12,33 +12,32 @@
 #define AVX2_MR 6
 #define AVX2_NR 16
 
-/* A: int16 rows (k pairs broadcast as one dword); W panel: [k/2][16][2] int16. */
+/* A: int16 rows (k pairs broadcast as one dword); W panel: [k/2][16][2] int16. The loop is shared by the plain
+ * kernel (stores int32) and the fused one (requantizes from registers). */
+#define AVX2_6X16_KLOOP                                                                                         \
+    const uint8_t *a0 = (const uint8_t *)a;                                                                    \
+    const uint8_t *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;              \
+    const __m256i *wp = (const __m256i *)w;                                                                    \
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;               \
+    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;                                  \
+    for (int32_t k = 0; k < kp; k += 2) {                                                                      \
+        const __m256i w0 = _mm256_load_si256(wp), w1 = _mm256_load_si256(wp + 1);                              \
+        wp += 2;                                                                                               \
+        const size_t o = (size_t)k * 2;                                                                        \
+        __m256i b;                                                                                             \
+        int32_t s;                                                                                             \
+        AVX2_ROW(a0, c00, c01) AVX2_ROW(a1, c10, c11) AVX2_ROW(a2, c20, c21)                                   \
+        AVX2_ROW(a3, c30, c31) AVX2_ROW(a4, c40, c41) AVX2_ROW(a5, c50, c51)                                   \
+    }
+#define AVX2_ROW(ap, x0, x1)                                                                                    \
+    memcpy(&s, ap + o, 4);                                                                                     \
+    b = _mm256_set1_epi32(s);                                                                                  \
+    x0 = _mm256_add_epi32(x0, _mm256_madd_epi16(b, w0));                                                       \
+    x1 = _mm256_add_epi32(x1, _mm256_madd_epi16(b, w1));
+
 AVX2_TARGET
 static void gemm_ukernel_6x16__avx2(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) {
-    const uint8_t *a0 = (const uint8_t *)a;
-    const uint8_t *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;
-    const __m256i *wp = (const __m256i *)w;
-    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    for (int32_t k = 0; k < kp; k += 2) {
-        const __m256i w0 = _mm256_load_si256(wp), w1 = _mm256_load_si256(wp + 1);
-        wp += 2;
-        const size_t o = (size_t)k * 2;
-        __m256i b;
-        int32_t s;
-#define AVX2_ROW(ap, x0, x1)                                                                                    \
-        memcpy(&s, ap + o, 4);                                                                               \
-        b = _mm256_set1_epi32(s);                                                                              \
-        x0 = _mm256_add_epi32(x0, _mm256_madd_epi16(b, w0));                                                   \
-        x1 = _mm256_add_epi32(x1, _mm256_madd_epi16(b, w1));
-        AVX2_ROW(a0, c00, c01)
-        AVX2_ROW(a1, c10, c11)
-        AVX2_ROW(a2, c20, c21)
-        AVX2_ROW(a3, c30, c31)
-        AVX2_ROW(a4, c40, c41)
-        AVX2_ROW(a5, c50, c51)
-#undef AVX2_ROW
-    }
+    AVX2_6X16_KLOOP
     __m256i *o = (__m256i *)acc;
     _mm256_storeu_si256(o + 0, c00); _mm256_storeu_si256(o + 1, c01);
     _mm256_storeu_si256(o + 2, c10); _mm256_storeu_si256(o + 3, c11);
@@ -117,6 +116,24 @@ static inline void requant8(const rq_consts *k, __m256i a, __m256i off, __m256 m
     _mm_storel_epi64((__m128i *)out, b);
 }
 
+/* Full 6x16 tile with the requantization applied from registers (short K: the epilogue would otherwise cost
+ * as much as the products). */
+AVX2_TARGET
+static void gemm_fused_6x16__avx2(int32_t kp, const void *a, size_t lda, const void *w, const int32_t *offset,
+                                  const float *mult, const ick_requant *rq, ick_qtype type, const uint8_t *residual,
+                                  size_t res_stride, uint8_t *out, size_t out_stride) {
+    AVX2_6X16_KLOOP
+    const rq_consts q = rq_setup(rq);
+    const __m256i off0 = _mm256_loadu_si256((const __m256i *)offset), off1 = _mm256_loadu_si256((const __m256i *)(offset + 8));
+    const __m256 m0 = _mm256_loadu_ps(mult), m1 = _mm256_loadu_ps(mult + 8);
+#define AVX2_EPI(r, x0, x1)                                                                                     \
+    requant8(&q, x0, off0, m0, type, residual ? residual + (r) * res_stride : NULL, out + (r) * out_stride);      \
+    requant8(&q, x1, off1, m1, type, residual ? residual + (r) * res_stride + 8 : NULL, out + (r) * out_stride + 8);
+    AVX2_EPI(0, c00, c01) AVX2_EPI(1, c10, c11) AVX2_EPI(2, c20, c21)
+    AVX2_EPI(3, c30, c31) AVX2_EPI(4, c40, c41) AVX2_EPI(5, c50, c51)
+#undef AVX2_EPI
+}
+
 AVX2_TARGET
 void ick_requant_row__avx2(int32_t n, const int32_t *acc, const int32_t *offset, const float *mult,
                            const ick_requant *rq, ick_qtype type, const void *residual, void *out) {
@@ -164,6 +181,30 @@ static void convert_i16__avx2(ick_qtype type, int32_t zp, const void *src, int16
             _mm256_storeu_si256((__m256i *)(dst + i),
                                 _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(s + i))), z));
     for (; i < n; i++) dst[i] = (int16_t)(ick_load_q(type, s, (size_t)i) - zp);
+}
+
+AVX2_TARGET
+static void convert_groups_i16__avx2(ick_qtype type, int32_t zp, const void *src, int16_t *dst, int32_t groups,
+                                     int32_t cin_g, size_t gstride) {
+    const uint8_t *s = (const uint8_t *)src;
+    if (cin_g % 8) {
+        for (int32_t g = 0; g < groups; g++) {
+            int16_t *o = dst + (size_t)g * gstride;
+            const uint8_t *sg = s + (size_t)g * cin_g;
+            for (int32_t c = 0; c < cin_g; c++) o[c] = (int16_t)(ick_load_q(type, sg, (size_t)c) - zp);
+        }
+        return;
+    }
+    const __m128i z = _mm_set1_epi16((int16_t)zp);
+    for (int32_t g = 0; g < groups; g++) {
+        int16_t *o = dst + (size_t)g * gstride;
+        const uint8_t *sg = s + (size_t)g * cin_g;
+        for (int32_t c = 0; c < cin_g; c += 8) {
+            const __m128i x = _mm_loadl_epi64((const __m128i *)(sg + c));
+            const __m128i w = type == ICK_U8 ? _mm_cvtepu8_epi16(x) : _mm_cvtepi8_epi16(x);
+            _mm_storeu_si128((__m128i *)(o + c), _mm_sub_epi16(w, z));
+        }
+    }
 }
 
 /* Portable body for kernels with many taps. */
@@ -260,7 +301,8 @@ const ick_variant ick_variant__avx2 = {
     .isa = ICK_ISA_AVX2, .mr = AVX2_MR, .nr = AVX2_NR, .kr = 2, .kalign = 2, .afmt = ICK_AFMT_I16, .w_bytes = 2,
     .ukernel = gemm_ukernel_6x16__avx2, .requant_row = ick_requant_row__avx2, .dwconv = ick_dwconv__avx2,
     .convert_i16 = convert_i16__avx2, .ukernel_half = gemm_ukernel_6x8__avx2,
-    .requant_tile = requant_tile__avx2,
+    .requant_tile = requant_tile__avx2, .ukernel_fused = gemm_fused_6x16__avx2,
+    .convert_groups_i16 = convert_groups_i16__avx2,
 };
 #else
 const ick_variant ick_variant__avx2 = {.isa = ICK_ISA_AVX2};

@@ -7,6 +7,9 @@
 #define ICK_MAX_DIM (1 << 20)
 #define ICK_MAX_K 65536
 #define ICK_A_BLOCK_BYTES (160 * 1024) /* activations block kept in L2 while a weight panel sits in L1 */
+#define ICK_A_BLOCK_BYTES_CHUNKED (384 * 1024) /* with K chunks only a chunk of it is hot */
+#define ICK_KC 512                  /* K chunk when K is long: a weight panel chunk (<= 16 KiB) stays in L1 */
+#define ICK_KC_MIN_K 1024           /* chunk only beyond this K */
 
 typedef struct ick_pack_header {
     uint32_t magic;
@@ -54,6 +57,8 @@ typedef struct layout {
     ick_gemm_ukernel_fn ukernel;
     size_t gstride;             /* bytes of one group's K values within a packed row */
     size_t row_bytes; int32_t mc; size_t scratch;
+    int32_t kc;                 /* K chunk (== kp when K is not chunked) */
+    int pointwise;              /* rows packed in one pass, unpadded */
 } layout;
 
 static int plan(const ick_variant *v, const ick_conv_desc *d, layout *L) {
@@ -87,13 +92,24 @@ static int plan(const ick_variant *v, const ick_conv_desc *d, layout *L) {
     L->total = sizeof(ick_pack_header) + L->group_bytes * L->groups;
     const size_t abytes = v->afmt == ICK_AFMT_I16 ? 2 : 1;
     /* one packed row holds every group's K values (im2col of a pixel in one pass) */
-    L->gstride = L->groups == 1 ? ICK_ROUND_UP((size_t)L->kp * abytes, ICK_ALIGN) : ICK_ROUND_UP((size_t)L->kp * abytes, 16);
-    L->row_bytes = ICK_ROUND_UP(L->gstride * L->groups, ICK_ALIGN);
-    size_t panels = ICK_A_BLOCK_BYTES / (L->row_bytes * v->mr);
+    /* 1x1, stride 1, no padding, dense input, K needing no padding: the block's rows are consecutive input pixels,
+     * packed unpadded in one conversion pass */
+    L->pointwise = d->kernel_h == 1 && d->kernel_w == 1 && d->stride_h == 1 && d->stride_w == 1 && !d->pad_top &&
+                   !d->pad_left && !d->pad_bottom && !d->pad_right && L->groups == 1 &&
+                   (d->in_stride == 0 || d->in_stride == d->in_c) && L->kp == L->k;
+    if (L->pointwise) {
+        L->gstride = L->row_bytes = (size_t)L->kp * abytes;
+    } else {
+        L->gstride = L->groups == 1 ? ICK_ROUND_UP((size_t)L->kp * abytes, ICK_ALIGN) : ICK_ROUND_UP((size_t)L->kp * abytes, 16);
+        L->row_bytes = ICK_ROUND_UP(L->gstride * L->groups, ICK_ALIGN);
+    }
+    L->kc = L->kp > ICK_KC_MIN_K ? ICK_KC : L->kp;
+    size_t panels = (L->kc < L->kp ? ICK_A_BLOCK_BYTES_CHUNKED : ICK_A_BLOCK_BYTES) / (L->row_bytes * v->mr);
     if (panels < 1) panels = 1;
     if (panels > 16) panels = 16;
     L->mc = (int32_t)panels * v->mr;
     L->scratch = L->row_bytes * L->mc + ICK_ROUND_UP((size_t)ICK_MAX_MR * ICK_MAX_NR * 4, ICK_ALIGN) +
+                 (L->kc < L->kp ? ICK_ROUND_UP((size_t)L->mc * L->nr * 4, ICK_ALIGN) : 0) +
                  ICK_ROUND_UP((size_t)d->in_c * 2, ICK_ALIGN);
     return ICK_OK;
 }
@@ -121,7 +137,7 @@ int ick_conv_pack_v(const ick_variant *v, const ick_conv_desc *d, const int8_t *
     layout L;
     int rc = plan(v, d, &L);
     if (rc != ICK_OK) return rc;
-    if (!weights || !packed) return ICK_ERR_ARG;
+    if (!weights || !packed || ((uintptr_t)packed & (ICK_ALIGN - 1))) return ICK_ERR_ARG;
     memset(packed, 0, L.total);
     ick_pack_header *h = (ick_pack_header *)packed;
     h->magic = ICK_PACK_MAGIC;
@@ -206,6 +222,11 @@ static void pack_rows(const ick_variant *v, const ick_conv_desc *d, const layout
     const int32_t is = d->in_stride ? d->in_stride : d->in_c;
     const size_t esz = v->afmt == ICK_AFMT_I16 ? 2 : 1;
     const int contiguous = L->groups == 1 && is == d->in_c;
+    if (L->pointwise) {
+        convert_run(v, d->type, d->in_zp, (const uint8_t *)input + (size_t)m0 * d->in_c, a, rows * L->k);
+        if (rows_p > rows) memset(a + (size_t)rows * L->row_bytes, 0, (size_t)(rows_p - rows) * L->row_bytes);
+        return;
+    }
     const size_t chunk = (size_t)L->cin_g * esz;
     for (int32_t i = 0; i < rows; i++) {
         int32_t oy, ox;
@@ -235,6 +256,11 @@ static void pack_rows(const ick_variant *v, const ick_conv_desc *d, const layout
                 if (iy >= 0 && iy < d->in_h && ix >= 0 && ix < d->in_w) {
                     const uint8_t *src = image + ((size_t)iy * d->in_w + ix) * is;
                     if (L->groups == 1) { convert_run(v, d->type, d->in_zp, src, row + tap_off, L->cin_g); continue; }
+                    if (v->convert_groups_i16 && v->afmt == ICK_AFMT_I16) {
+                        v->convert_groups_i16(d->type, d->in_zp, src, (int16_t *)(row + tap_off), L->groups, L->cin_g,
+                                              L->gstride / 2);
+                        continue;
+                    }
                     /* all channels of the pixel in one vector pass, then each group's slice to its run */
                     convert_run(v, d->type, d->in_zp, src, tmp, d->in_c);
                     for (int32_t g = 0; g < L->groups; g++) copy_chunk(row + g * L->gstride + tap_off, tmp + g * chunk, chunk);
@@ -259,6 +285,7 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
     if (rc != ICK_OK) return rc;
     const ick_pack_header *h = (const ick_pack_header *)packed;
     if (!packed || !rq || !rq->mult || !input || !output || !scratch) return ICK_ERR_ARG;
+    if (((uintptr_t)packed | (uintptr_t)scratch) & (ICK_ALIGN - 1)) return ICK_ERR_ARG; /* aligned vector loads */
     if (h->magic != ICK_PACK_MAGIC || h->isa != (int32_t)v->isa || h->depthwise != L.depthwise ||
         h->groups != L.groups || h->k != L.k || h->cout_g != L.cout_g || h->nr != L.nr)
         return ICK_ERR_VARIANT;
@@ -277,7 +304,10 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
     uint8_t *a = (uint8_t *)scratch;
     int32_t *acc = (int32_t *)(a + L.row_bytes * L.mc);
     uint8_t *tmp = (uint8_t *)acc + ICK_ROUND_UP((size_t)ICK_MAX_MR * ICK_MAX_NR * 4, ICK_ALIGN);
+    int32_t *part = (int32_t *)(tmp + ICK_ROUND_UP((size_t)d->in_c * 2, ICK_ALIGN)); /* K-chunk partial sums */
     const int32_t mr = v->mr, nr = L.nr;
+    const int chunked = L.kc < L.kp;
+    const size_t abytes = v->afmt == ICK_AFMT_I16 ? 2 : 1;
     for (int32_t m0 = m_begin; m0 < m_end; m0 += L.mc) {
         const int32_t rows = m_end - m0 < L.mc ? m_end - m0 : L.mc;
         const int32_t rows_p = ICK_ROUND_UP(rows, mr);
@@ -290,12 +320,35 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
                 const void *panel = gb + L.offsets_bytes + (size_t)p * L.panel_bytes;
                 const int32_t n0 = g * L.cout_g + p * nr;
                 const int32_t nvalid = L.cout_g - p * nr < nr ? L.cout_g - p * nr : nr;
+                if (chunked) /* long K: each weight chunk serves every row panel of the block from L1 */
+                    for (int32_t k0 = 0; k0 < L.kp; k0 += L.kc) {
+                        const int32_t kl = L.kp - k0 < L.kc ? L.kp - k0 : L.kc;
+                        const uint8_t *wchunk = (const uint8_t *)panel + (size_t)k0 * nr * v->w_bytes;
+                        for (int32_t r0 = 0; r0 < rows; r0 += mr) {
+                            L.ukernel(kl, ag + (size_t)r0 * L.row_bytes + (size_t)k0 * abytes, L.row_bytes, wchunk, acc);
+                            int32_t *pt = part + (size_t)r0 * nr;
+                            if (k0 == 0) memcpy(pt, acc, (size_t)mr * nr * 4);
+                            else
+                                for (int32_t i = 0; i < mr * nr; i++) pt[i] = (int32_t)((uint32_t)pt[i] + (uint32_t)acc[i]);
+                        }
+                    }
+                const int fused = !chunked && v->ukernel_fused && L.ukernel == v->ukernel && nvalid == nr;
                 for (int32_t r0 = 0; r0 < rows; r0 += mr) {
-                    L.ukernel(L.kp, ag + (size_t)r0 * L.row_bytes, L.row_bytes, panel, acc);
+                    if (fused && rows - r0 >= mr) {
+                        const size_t m = (size_t)(m0 + r0);
+                        v->ukernel_fused(L.kp, ag + (size_t)r0 * L.row_bytes, L.row_bytes, panel, off + p * nr,
+                                         rq->mult + n0, rq, d->type,
+                                         rq->residual ? (const uint8_t *)rq->residual + m * rs + n0 : NULL, (size_t)rs,
+                                         (uint8_t *)output + m * os + n0, (size_t)os);
+                        continue;
+                    }
+                    const int32_t *tile = acc;
+                    if (chunked) tile = part + (size_t)r0 * nr;
+                    else L.ukernel(L.kp, ag + (size_t)r0 * L.row_bytes, L.row_bytes, panel, acc);
                     const int32_t rv = rows - r0 < mr ? rows - r0 : mr;
                     if (v->requant_tile) {
                         const size_t m = (size_t)(m0 + r0);
-                        v->requant_tile(rv, nvalid, acc, nr, off + p * nr, rq->mult + n0, rq, d->type,
+                        v->requant_tile(rv, nvalid, tile, nr, off + p * nr, rq->mult + n0, rq, d->type,
                                         rq->residual ? (const uint8_t *)rq->residual + m * rs + n0 : NULL, (size_t)rs,
                                         (uint8_t *)output + m * os + n0, (size_t)os);
                         continue;
@@ -303,7 +356,7 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
                     for (int32_t r = 0; r < rv; r++) {
                         const size_t m = (size_t)(m0 + r0 + r);
                         const void *res = rq->residual ? (const uint8_t *)rq->residual + m * rs + n0 : NULL;
-                        v->requant_row(nvalid, acc + r * nr, off + p * nr, rq->mult + n0, rq, d->type, res,
+                        v->requant_row(nvalid, tile + r * nr, off + p * nr, rq->mult + n0, rq, d->type, res,
                                        (uint8_t *)output + m * os + n0);
                     }
                 }

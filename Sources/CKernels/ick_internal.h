@@ -39,6 +39,10 @@ typedef void (*ick_requant_row_fn)(int32_t n, const int32_t *acc, const int32_t 
 typedef void (*ick_requant_tile_fn)(int32_t rows, int32_t n, const int32_t *acc, int32_t acc_stride,
                                     const int32_t *offset, const float *mult, const ick_requant *rq, ick_qtype type,
                                     const uint8_t *residual, size_t res_stride, uint8_t *out, size_t out_stride);
+/* Micro-kernel and requantization of a full mr x nr tile in one (same definition as ukernel + requant_tile). */
+typedef void (*ick_gemm_fused_fn)(int32_t kp, const void *a, size_t lda, const void *w, const int32_t *offset,
+                                  const float *mult, const ick_requant *rq, ick_qtype type, const uint8_t *residual,
+                                  size_t res_stride, uint8_t *out, size_t out_stride);
 /* Depthwise conv over output pixels [m_begin, m_end) with packed int16 weights [tap][C] and int32 offsets [C]. */
 typedef void (*ick_dwconv_fn)(const ick_conv_desc *d, const int16_t *w, const int32_t *offset,
                               const ick_requant *rq, const void *input, void *output, int32_t m_begin,
@@ -46,6 +50,10 @@ typedef void (*ick_dwconv_fn)(const ick_conv_desc *d, const int16_t *w, const in
 
 /* Convert n activations to int16 (a - zp): the im2col inner loop of the int16 formats. */
 typedef void (*ick_convert_i16_fn)(ick_qtype type, int32_t zp, const void *src, int16_t *dst, int32_t n);
+
+/* Convert one pixel's groups * cin_g activations to int16 (a - zp), group g to dst + g * gstride (elements). */
+typedef void (*ick_convert_groups_i16_fn)(ick_qtype type, int32_t zp, const void *src, int16_t *dst, int32_t groups,
+                                          int32_t cin_g, size_t gstride);
 
 typedef struct ick_variant {
     ick_isa isa;
@@ -57,7 +65,9 @@ typedef struct ick_variant {
     ick_dwconv_fn dwconv;
     ick_convert_i16_fn convert_i16; /* NULL: portable loop */
     ick_gemm_ukernel_fn ukernel_half;
-    ick_requant_tile_fn requant_tile; /* optional; NULL: requant_row per row */ /* optional mr x (nr/2) kernel for narrow groups (cout/groups <= nr/2) */
+    ick_requant_tile_fn requant_tile; /* optional; NULL: requant_row per row */
+    ick_gemm_fused_fn ukernel_fused;  /* optional full mr x nr tile with requant from registers */
+    ick_convert_groups_i16_fn convert_groups_i16; /* optional grouped im2col step (narrow groups) */ /* optional mr x (nr/2) kernel for narrow groups (cout/groups <= nr/2) */
 } ick_variant;
 
 /* One descriptor per variant compiled for this architecture; NULL ukernel when not compiled in. */

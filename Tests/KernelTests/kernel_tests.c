@@ -60,6 +60,10 @@ static const conv_case conv_cases[] = {
     {11, 10, 37, 37, 3, 3, 2, 2, 1, 1, 1, 1, 37, 0, 0},
     {9, 9, 67, 67, 5, 5, 1, 1, 2, 2, 2, 2, 67, 0, 0},
     {8, 8, 96, 96, 3, 3, 2, 2, 0, 0, 1, 1, 96, 0, 0},
+    /* long K: chunked accumulation (K > 1024, last chunk partial) */
+    {4, 5, 160, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0},
+    {1, 9, 1100, 19, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0},
+    {3, 3, 1024, 64, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 2},
     /* saturation extremes: all max activations x all -128 weights, large K */
     {3, 3, 512, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
     {2, 2, 2048, 17, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0},
@@ -108,20 +112,25 @@ static const ick_variant emulated[] = {
 };
 
 /* One conv case, one type / zero point / epilogue, every variant. */
-static void run_conv(const conv_case *cc, ick_qtype type, int32_t zp, int residual, int relu) {
+/* in_extra / out_extra: extra elements per pixel (the tensor is a channel slice of a wider one); the bytes
+ * outside the slice must stay untouched. */
+static void run_conv_ex(const conv_case *cc, ick_qtype type, int32_t zp, int residual, int relu, int32_t in_extra,
+                        int32_t out_extra) {
     ick_conv_desc d = {.in_h = cc->h, .in_w = cc->w, .in_c = cc->cin, .out_c = cc->cout, .kernel_h = cc->kh,
                        .kernel_w = cc->kw, .stride_h = cc->sh, .stride_w = cc->sw, .pad_top = cc->pt,
                        .pad_left = cc->pl, .pad_bottom = cc->pb, .pad_right = cc->pr, .groups = cc->groups,
-                       .type = type, .in_zp = zp, .batch = cc->batch};
+                       .type = type, .in_zp = zp, .batch = cc->batch,
+                       .in_stride = in_extra ? cc->cin + in_extra : 0, .out_stride = out_extra ? cc->cout + out_extra : 0};
+    const int32_t is = cc->cin + in_extra, os = cc->cout + out_extra;
     const int32_t nb = cc->batch ? cc->batch : 1;
     char name[256];
-    snprintf(name, sizeof name, "conv b%d %dx%dx%d->%d k%dx%d s%d,%d p%d,%d,%d,%d g%d %s zp=%d res=%d relu=%d fill=%d",
-             nb, cc->h, cc->w, cc->cin, cc->cout, cc->kh, cc->kw, cc->sh, cc->sw, cc->pt, cc->pl, cc->pb, cc->pr,
+    snprintf(name, sizeof name, "conv +%d/+%d b%d %dx%dx%d->%d k%dx%d s%d,%d p%d,%d,%d,%d g%d %s zp=%d res=%d relu=%d fill=%d",
+             in_extra, out_extra, nb, cc->h, cc->w, cc->cin, cc->cout, cc->kh, cc->kw, cc->sh, cc->sw, cc->pt, cc->pl, cc->pb, cc->pr,
              cc->groups, type == ICK_U8 ? "u8" : "s8", zp, residual, relu, cc->fill);
     if (ick_conv_check(&d) != ICK_OK) { check(0, name); return; }
     const int32_t npix = nb * ick_conv_out_h(&d) * ick_conv_out_w(&d);
     const int32_t k = cc->kh * cc->kw * cc->cin / cc->groups;
-    const size_t in_n = (size_t)nb * cc->h * cc->w * cc->cin, out_n = (size_t)npix * cc->cout, w_n = (size_t)cc->cout * k;
+    const size_t in_n = (size_t)nb * cc->h * cc->w * is, out_n = (size_t)npix * os, w_n = (size_t)cc->cout * k;
     uint8_t *in = xalloc(in_n), *res = xalloc(out_n), *ref = xalloc(out_n), *out = xalloc(out_n);
     int8_t *w = xalloc(w_n);
     int32_t *bias = xalloc(cc->cout * 4);
@@ -138,20 +147,21 @@ static void run_conv(const conv_case *cc, ick_qtype type, int32_t zp, int residu
                       .hi = ick_qmax(type)};
     if (relu) rq.lo = rq.out_zp;
     if (residual) {
-        rq.residual = res; rq.residual_zp = rnd_range(ick_qmin(type), ick_qmax(type));
+        rq.residual = res; rq.residual_stride = out_extra ? os : 0; rq.residual_zp = rnd_range(ick_qmin(type), ick_qmax(type));
         rq.mid_ratio = 0.5f + rnd_unit(); rq.residual_ratio = 0.5f + rnd_unit();
         rq.sum_zp = rnd_range(ick_qmin(type), ick_qmax(type)); rq.sum_lo = relu ? rq.sum_zp : ick_qmin(type);
         rq.sum_hi = ick_qmax(type);
         rq.lo = ick_qmin(type); rq.hi = ick_qmax(type);
     }
+    memset(ref, 0xA5, out_n);
     /* the oracle runs image by image (batch 1), so batching itself is checked too */
     const int32_t per_image = npix / nb;
     for (int32_t b = 0; b < nb; b++) {
         ick_conv_desc d1 = d;
         d1.batch = 1;
         ick_requant rq1 = rq;
-        if (rq.residual) rq1.residual = res + (size_t)b * per_image * cc->cout;
-        ick_ref_conv(&d1, w, bias, &rq1, in + (size_t)b * cc->h * cc->w * cc->cin, ref + (size_t)b * per_image * cc->cout,
+        if (rq.residual) rq1.residual = res + (size_t)b * per_image * os;
+        ick_ref_conv(&d1, w, bias, &rq1, in + (size_t)b * cc->h * cc->w * is, ref + (size_t)b * per_image * os,
                      0, per_image);
     }
     for (int isa = 0; isa < ICK_ISA_COUNT + 2; isa++) {
@@ -175,6 +185,34 @@ static void run_conv(const conv_case *cc, ick_qtype type, int32_t zp, int residu
         free(packed); free(scratch);
     }
     free(in); free(res); free(ref); free(out); free(w); free(bias); free(mult);
+}
+
+static void run_conv(const conv_case *cc, ick_qtype type, int32_t zp, int residual, int relu) {
+    run_conv_ex(cc, type, zp, residual, relu, 0, 0);
+}
+
+/* Random descriptors: odd sizes, asymmetric pads, strides, groups, batches and channel-slice strides. */
+static void test_conv_random(int count) {
+    for (int i = 0; i < count; i++) {
+        conv_case c;
+        memset(&c, 0, sizeof c);
+        const int kind = rnd_range(0, 3); /* 0 dense, 1 grouped, 2 depthwise, 3 1x1 gemm-like */
+        c.kh = kind == 3 ? 1 : rnd_range(1, 5);
+        c.kw = kind == 3 ? 1 : rnd_range(1, 5);
+        c.sh = rnd_range(1, 3); c.sw = rnd_range(1, 3);
+        c.pt = rnd_range(0, c.kh); c.pb = rnd_range(0, c.kh); c.pl = rnd_range(0, c.kw); c.pr = rnd_range(0, c.kw);
+        c.h = rnd_range(c.kh > c.pt + c.pb ? c.kh - c.pt - c.pb : 1, 9);
+        c.w = rnd_range(c.kw > c.pl + c.pr ? c.kw - c.pl - c.pr : 1, 9);
+        c.groups = kind == 1 ? rnd_range(2, 5) : 1;
+        const int32_t cin_g = rnd_range(1, 40), cout_g = rnd_range(1, 40);
+        if (kind == 2) { c.groups = rnd_range(2, 70); c.cin = c.cout = c.groups; }
+        else { c.cin = cin_g * c.groups; c.cout = cout_g * c.groups; }
+        c.batch = rnd_range(0, 3);
+        const ick_qtype type = rnd_range(0, 1) ? ICK_S8 : ICK_U8;
+        const int32_t zp = rnd_range(ick_qmin(type), ick_qmax(type));
+        run_conv_ex(&c, type, zp, rnd_range(0, 2) == 0, rnd_range(0, 1), rnd_range(0, 1) ? rnd_range(1, 9) : 0,
+                    rnd_range(0, 1) ? rnd_range(1, 9) : 0);
+    }
 }
 
 static void test_conv(void) {
@@ -218,7 +256,10 @@ static void test_conv_errors(void) {
         ick_requant rq = {.mult = mult, .lo = 0, .hi = 255};
         void *packed = xalloc(ick_conv_packed_size_v(sv, &d));
         void *scratch = xalloc(ick_conv_scratch_size_v(other, &d) + ick_conv_scratch_size_v(sv, &d));
+        check(ick_conv_pack_v(sv, &d, w, NULL, (uint8_t *)packed + 8) == ICK_ERR_ARG, "misaligned packed buffer refused");
         ick_conv_pack_v(sv, &d, w, NULL, packed);
+        check(ick_conv_run_v(sv, &d, packed, &rq, in, out, 0, 36, (uint8_t *)scratch + 4) == ICK_ERR_ARG,
+              "misaligned scratch refused");
         check(ick_conv_run_v(other, &d, packed, &rq, in, out, 0, 36, scratch) == ICK_ERR_VARIANT,
               "packed weights of another variant refused");
         free(packed); free(scratch);
@@ -228,8 +269,8 @@ static void test_conv_errors(void) {
 /* ---- pooling (single implementation, checked against naive loops) ---- */
 static void test_pool(void) {
     static const int32_t shapes[][9] = {
-        /* h, w, c, k, s, pad, ceil(extra out), count_include_pad */
-        {8, 8, 16, 3, 2, 1, 0, 0}, {7, 9, 5, 3, 2, 1, 1, 1}, {10, 10, 33, 2, 2, 0, 0, 0}, {6, 5, 300, 3, 1, 1, 0, 1},
+        /* h, w, c, k, s, pad, ceil(extra out), count_include_pad, extra elements per pixel (channel slice) */
+        {8, 8, 16, 3, 2, 1, 0, 0}, {7, 9, 5, 3, 2, 1, 1, 1, 3}, {10, 10, 33, 2, 2, 0, 0, 0}, {6, 5, 300, 3, 1, 1, 0, 1, 7},
         {5, 5, 3, 5, 1, 2, 0, 0},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -238,14 +279,17 @@ static void test_pool(void) {
             const int32_t *p = shapes[s];
             ick_pool_desc d = {.in_h = p[0], .in_w = p[1], .channels = p[2], .kernel_h = p[3], .kernel_w = p[3],
                                .stride_h = p[4], .stride_w = p[4], .pad_top = p[5], .pad_left = p[5],
-                               .pad_bottom = p[5], .pad_right = p[5], .count_include_pad = p[7], .type = type};
+                               .pad_bottom = p[5], .pad_right = p[5], .count_include_pad = p[7], .type = type,
+                               .in_stride = p[8] ? p[2] + p[8] : 0, .out_stride = p[8] ? p[2] + p[8] : 0};
+            const int32_t ps = p[2] + p[8];
             d.out_h = (p[0] + 2 * p[5] - p[3] + (p[6] ? p[4] - 1 : 0)) / p[4] + 1;
             d.out_w = (p[1] + 2 * p[5] - p[3] + (p[6] ? p[4] - 1 : 0)) / p[4] + 1;
-            const size_t in_n = (size_t)p[0] * p[1] * p[2], out_n = (size_t)d.out_h * d.out_w * p[2];
+            const size_t in_n = (size_t)p[0] * p[1] * ps, out_n = (size_t)d.out_h * d.out_w * ps;
             uint8_t *in = xalloc(in_n), *out = xalloc(out_n);
             fill_q(type, in, in_n, 0);
             const int32_t zp = rnd_range(ick_qmin(type), ick_qmax(type)), ozp = rnd_range(ick_qmin(type), ick_qmax(type));
             const float ratio = 0.5f + rnd_unit();
+            memset(out, 0x5A, out_n);
             int rc1 = ick_maxpool(&d, in, out, 0, d.out_h * d.out_w);
             size_t bad_max = 0, bad_avg = 0;
             for (int32_t oy = 0; oy < d.out_h; oy++)
@@ -256,11 +300,14 @@ static void test_pool(void) {
                             for (int32_t kx = 0; kx < p[3]; kx++) {
                                 const int32_t iy = oy * p[4] - p[5] + ky, ix = ox * p[4] - p[5] + kx;
                                 if (iy < 0 || ix < 0 || iy >= p[0] || ix >= p[1]) continue;
-                                const int32_t v = ick_load_q(type, in, ((size_t)iy * p[1] + ix) * p[2] + c);
+                                const int32_t v = ick_load_q(type, in, ((size_t)iy * p[1] + ix) * ps + c);
                                 if (v > mx) mx = v;
                             }
-                        if (ick_load_q(type, out, ((size_t)oy * d.out_w + ox) * p[2] + c) != mx) bad_max++;
+                        if (ick_load_q(type, out, ((size_t)oy * d.out_w + ox) * ps + c) != mx) bad_max++;
                     }
+            size_t gap_bad = 0;
+            for (size_t i = 0; i < out_n; i++) if ((int32_t)(i % ps) >= p[2] && out[i] != 0x5A) gap_bad++;
+            check(gap_bad == 0, "maxpool leaves bytes outside the channel slice alone");
             int rc2 = ick_avgpool(&d, in, out, zp, ratio, ozp, ick_qmin(type), ick_qmax(type), 0, d.out_h * d.out_w);
             for (int32_t oy = 0; oy < d.out_h; oy++)
                 for (int32_t ox = 0; ox < d.out_w; ox++)
@@ -271,12 +318,12 @@ static void test_pool(void) {
                                 const int32_t iy = oy * p[4] - p[5] + ky, ix = ox * p[4] - p[5] + kx;
                                 if (iy < p[0] + p[5] && ix < p[1] + p[5]) npad++;
                                 if (iy < 0 || ix < 0 || iy >= p[0] || ix >= p[1]) continue;
-                                sum += ick_load_q(type, in, ((size_t)iy * p[1] + ix) * p[2] + c) - zp; n++;
+                                sum += ick_load_q(type, in, ((size_t)iy * p[1] + ix) * ps + c) - zp; n++;
                             }
                         const int32_t cnt = p[7] ? npad : n;
                         /* float definition: mean * ratio, rounded half to even */
                         const double want_f = sum * (double)ratio / cnt;
-                        const int32_t got = ick_load_q(type, out, ((size_t)oy * d.out_w + ox) * p[2] + c) - ozp;
+                        const int32_t got = ick_load_q(type, out, ((size_t)oy * d.out_w + ox) * ps + c) - ozp;
                         /* the kernel works in fp32: allow the double result to differ only at a .5 boundary */
                         if (fabs(got - want_f) > 0.5 + 1e-4 && got + ozp > ick_qmin(type) && got + ozp < ick_qmax(type)) bad_avg++;
                     }
@@ -402,6 +449,7 @@ int main(void) {
                })[isa]->ukernel ? "this CPU lacks the instructions" : "not built for this architecture");
     }
     test_conv();
+    test_conv_random(200);
     test_conv_errors();
     test_pool();
     test_elementwise();

@@ -68,7 +68,8 @@ int ick_isa_force(ick_isa isa);
 /* ---- errors -------------------------------------------------------------------------------------- */
 enum {
     ICK_OK = 0,
-    ICK_ERR_ARG = -1,     /* invalid or absurd descriptor (non-positive size, groups not dividing, overflow) */
+    ICK_ERR_ARG = -1,     /* invalid or absurd descriptor (non-positive size, groups not dividing, overflow),
+                           * NULL or misaligned (not 64-byte) packed / scratch buffer */
     ICK_ERR_VARIANT = -2, /* packed data made by another variant, or variant unsupported */
 };
 /* Human-readable text for an ICK_ERR_* code. */

@@ -1,0 +1,155 @@
+import ArgumentParser
+import Foundation
+import Inference
+
+/// `ichtriage bench`: our engine against ONNX Runtime on the same ONNX files, same thread counts, same run.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark the int8 engine against ONNX Runtime (slices/s, ratio, GMAC/s, share of int8 peak).",
+        discussion: """
+            Models are generated with random weights by scripts/onnx/make_model.py (QDQ, uint8 activations, int8
+            per-channel weights) into --model-dir; the detector is included when Models/detector.onnx exists.
+            ONNX Runtime runs in the tools venv (created by scripts/pyenv.sh when missing) via Benchmarks/ort_bench.py.
+            JSON (--json): {kernel_variant, peak_gmacs_per_core, results: [{model, threads, slices,
+            ours_slices_per_s, ort_slices_per_s, ratio, gmac_per_slice, ours_gmacs, share_of_peak,
+            arena_bytes}], peak_rss_bytes}.
+            """
+    )
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Option(help: "Comma-separated models: resnet18, mobilenetv2, resnext101, detector.")
+    var models = "resnet18,mobilenetv2,resnext101,detector"
+
+    @Option(help: "Comma-separated thread counts.")
+    var threads = "1,2"
+
+    @Option(help: "Slices per batch (default: per model, 16 for ResNet-18 and MobileNetV2, 2 for ResNeXt-101).")
+    var slices: Int?
+
+    @Option(help: "Timed runs per measurement (best is kept).")
+    var runs = 3
+
+    @Option(help: "Where generated benchmark models are kept.")
+    var modelDir = ".build/bench-models"
+
+    @Option(help: "Python venv with onnx and onnxruntime (default: $ICHTRIAGE_VENV or .venv-tools).")
+    var venv: String?
+
+    @Option(help: "int8 peak GMAC/s per core for the share-of-peak column (default: measured figure for the variant, see Benchmarks/engine-results.md).")
+    var peakGmacs: Double?
+
+    func run() throws {
+        let venvPath = venv ?? ProcessInfo.processInfo.environment["ICHTRIAGE_VENV"] ?? ".venv-tools"
+        let python = venvPath + "/bin/python"
+        if !FileManager.default.fileExists(atPath: python) {
+            if FileManager.default.fileExists(atPath: "scripts/pyenv.sh") {
+                FileHandle.standardError.write(Data("bench: creating the tools venv \(venvPath)\n".utf8))
+                try shell(["scripts/pyenv.sh"], env: ["VENV": venvPath])
+            } else {
+                throw ValidationError("no Python venv at \(venvPath); run `make pyenv` in the repository")
+            }
+        }
+        try FileManager.default.createDirectory(atPath: modelDir, withIntermediateDirectories: true)
+        let threadCounts = threads.split(separator: ",").compactMap { Int($0) }.filter { $0 >= 1 }
+        let peak = peakGmacs ?? BenchCommand.defaultPeak(CompiledPlan.kernelVariant)
+        var results: [[String: Any]] = []
+        for name in models.split(separator: ",").map(String.init) {
+            let path: String
+            if name == "detector" {
+                guard FileManager.default.fileExists(atPath: "Models/detector.onnx") else {
+                    if !json { print("detector: Models/detector.onnx does not exist yet; skipped") }
+                    continue
+                }
+                path = "Models/detector.onnx"
+            } else {
+                path = "\(modelDir)/\(name).onnx"
+                if !FileManager.default.fileExists(atPath: path) {
+                    FileHandle.standardError.write(Data("bench: generating \(path)\n".utf8))
+                    try shell([python, "scripts/onnx/make_model.py", name, path])
+                }
+            }
+            let batch = slices ?? (name == "resnext101" ? 2 : 16)
+            for t in threadCounts {
+                let model = try InferenceModel(contentsOf: URL(fileURLWithPath: path), options: EngineOptions(threads: t))
+                let plan = try model.plan(inputShapes: model.defaultShapes(batch: batch))
+                let inputName = model.inputs[0].name
+                var input = Tensor(zeros: .float32, shape: plan.inputs[inputName]!.shape)
+                var rng = SystemRandomNumberGenerator()
+                input = Tensor(floats: (0..<input.count).map { _ in Float.random(in: 0..<1, using: &rng) }, shape: input.shape)
+                try plan.setInput(inputName, input)
+                try plan.run()
+                var best = Double.infinity
+                for _ in 0..<max(1, runs) {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    try plan.run()
+                    best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                }
+                let ours = Double(batch) / best
+                let ortLine = try shellOutput([python, "Benchmarks/ort_bench.py", path, "--batch", String(batch),
+                                               "--threads", String(t), "--runs", String(max(1, runs))])
+                let ortObj = try JSONSerialization.jsonObject(with: Data(ortLine.utf8)) as? [String: Any]
+                let ort = ortObj?["slices_per_s"] as? Double ?? 0
+                let gmacPerSlice = Double(plan.macs) / Double(batch) / 1e9
+                let gmacs = gmacPerSlice * ours
+                let row: [String: Any] = [
+                    "model": name, "threads": t, "slices": batch, "ours_slices_per_s": ours, "ort_slices_per_s": ort,
+                    "ratio": ort > 0 ? ours / ort : 0, "gmac_per_slice": gmacPerSlice, "ours_gmacs": gmacs,
+                    "share_of_peak": peak > 0 ? gmacs / (peak * Double(t)) : 0, "arena_bytes": plan.arenaBytes,
+                ]
+                results.append(row)
+                if !json {
+                    print(String(format: "%-12@ %d thr  S=%-3d ours %8.2f slices/s  ORT %8.2f slices/s  ratio %5.2fx  %6.1f GMAC/s  %4.1f%% of peak  arena %.0f MiB",
+                                 name as NSString, t, batch, ours, ort, ort > 0 ? ours / ort : 0, gmacs,
+                                 100 * gmacs / (peak * Double(t)), Double(plan.arenaBytes) / 1048576))
+                }
+            }
+        }
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        let rss = Int(usage.ru_maxrss) * 1024
+        if json {
+            let obj: [String: Any] = ["kernel_variant": CompiledPlan.kernelVariant, "peak_gmacs_per_core": peak,
+                                      "results": results, "peak_rss_bytes": rss]
+            let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(String(format: "kernels %@, int8 peak %.1f GMAC/s per core, peak RSS of this process %.0f MiB",
+                         CompiledPlan.kernelVariant as NSString, peak, Double(rss) / 1048576))
+        }
+    }
+
+    /// Per-core int8 peaks measured on the development machine by Benchmarks/kernels (see engine-results.md).
+    static func defaultPeak(_ variant: String) -> Double {
+        switch variant {
+        case "avx512vnni": return 378
+        case "avx2": return 96
+        default: return 0
+        }
+    }
+
+    func shell(_ args: [String], env: [String: String] = [:]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw ValidationError("\(args.joined(separator: " ")) failed") }
+    }
+
+    func shellOutput(_ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw ValidationError("\(args.joined(separator: " ")) failed") }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import XCTest
+@testable import Inference
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// glibc heap bytes in use, from malloc_info's XML totals (malloc.h is not in Swift's Glibc module).
+enum HeapProbe {
+    static func bytesInUse() -> Int? {
+        #if canImport(Glibc)
+        guard let sym = dlsym(dlopen(nil, RTLD_NOW), "malloc_info") else { return nil }
+        typealias MallocInfo = @convention(c) (Int32, UnsafeMutablePointer<FILE>?) -> Int32
+        let mallocInfo = unsafeBitCast(sym, to: MallocInfo.self)
+        var buf: UnsafeMutablePointer<CChar>?
+        var size = 0
+        guard let f = open_memstream(&buf, &size) else { return nil }
+        _ = mallocInfo(0, f)
+        fclose(f)
+        guard let buf else { return nil }
+        let xml = String(cString: buf)
+        free(buf)
+        func last(_ prefix: String) -> Int? {
+            guard let r = xml.range(of: prefix, options: .backwards) else { return nil }
+            let rest = xml[r.upperBound...]
+            guard let s = rest.range(of: "size=\""), let e = rest[s.upperBound...].firstIndex(of: "\"") else { return nil }
+            return Int(rest[s.upperBound..<e])
+        }
+        guard let current = last("<system type=\"current\""), let fast = last("<total type=\"fast\""),
+              let rest = last("<total type=\"rest\"") else { return nil }
+        return current - fast - rest + (last("<total type=\"mmap\"") ?? 0)
+        #else
+        return nil
+        #endif
+    }
+}
+
+final class EngineTests: XCTestCase {
+    func input(_ shape: [Int], seed: UInt64 = 1) -> Tensor {
+        var s = seed
+        let v = (0..<shape.reduce(1, *)).map { _ -> Float in
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            return Float(s >> 40) / Float(1 << 24)
+        }
+        return Tensor(floats: v, shape: shape)
+    }
+
+    /// The int8 engine against a float evaluation of the same QDQ graph (Q/DQ as ONNX defines them).
+    func testSmallQDQMatchesFloatReference() throws {
+        let model = try InferenceModel(data: try ModelBuilder.smallQDQ().data())
+        let x = input([3, 3, 8, 8])
+        let out = try model.run(["x": x], extraOutputs: ["rq"])
+        XCTAssertEqual(out["probs"]!.shape, [3, 2])
+        XCTAssertEqual(out["rq"]!.shape, [3, 4, 8, 8])
+        XCTAssertEqual(out["rq"]!.type, .uint8)
+        // Reference: quantize input, float conv with dequantized weights, requantize.
+        let xq = x.floats.map { min(255, max(0, ($0 * 255).rounded(.toNearestOrEven))) / 255 }
+        let ws = (0..<4).map { 0.002 + Float($0) * 0.001 }
+        let wq: [Int8] = (0..<(4 * 27)).map { Int8(truncatingIfNeeded: ($0 * 37) % 255 - 127) }
+        let rq = out["rq"]!.bytes
+        var maxStep = 0
+        for n in 0..<3 { for o in 0..<4 { for y in 0..<8 { for xx in 0..<8 {
+            var acc: Float = Float(o) * 0.01 - 0.01
+            for c in 0..<3 { for ky in 0..<3 { for kx in 0..<3 {
+                let iy = y + ky - 1, ix = xx + kx - 1
+                if iy < 0 || iy > 7 || ix < 0 || ix > 7 { continue }
+                acc += xq[((n * 3 + c) * 8 + iy) * 8 + ix] * Float(wq[((o * 3 + c) * 3 + ky) * 3 + kx]) * ws[o]
+            } } }
+            let q = Int(min(255, max(0, (max(acc, 0) / 0.02).rounded(.toNearestOrEven))))
+            maxStep = max(maxStep, abs(q - Int(rq[((n * 4 + o) * 8 + y) * 8 + xx])))
+        } } } }
+        XCTAssertLessThanOrEqual(maxStep, 1, "int8 conv output differs from the float reference by \(maxStep) steps")
+    }
+
+    func testBatchIsDynamicAndPlansAreCached() throws {
+        let model = try InferenceModel(data: try ModelBuilder.smallQDQ().data())
+        let one = try model.run(["x": input([1, 3, 8, 8], seed: 5)])["probs"]!
+        let batch = try model.run(["x": Tensor(floats: input([1, 3, 8, 8], seed: 5).floats + input([1, 3, 8, 8], seed: 9).floats,
+                                               shape: [2, 3, 8, 8])])["probs"]!
+        XCTAssertEqual(Array(batch.floats.prefix(2)), one.floats, "slice 0 must not depend on the batch")
+        let p1 = try model.plan(inputShapes: ["x": [4, 3, 8, 8]])
+        let p2 = try model.plan(inputShapes: ["x": [4, 3, 8, 8]])
+        XCTAssertTrue(p1 === p2)
+        XCTAssertThrowsError(try model.run(["x": input([2, 3, 9, 8])])) { e in
+            XCTAssertEqual((e as? InferenceError)?.code, .badInput)
+        }
+    }
+
+    func testThreadsGiveIdenticalResults() throws {
+        let data = try ModelBuilder.smallQDQ(channels: 8).data()
+        let x = input([5, 3, 8, 8], seed: 3)
+        let a = try InferenceModel(data: data, options: EngineOptions(threads: 1)).run(["x": x], extraOutputs: ["pq"])
+        let b = try InferenceModel(data: data, options: EngineOptions(threads: 3)).run(["x": x], extraOutputs: ["pq"])
+        XCTAssertEqual(a["pq"], b["pq"])
+        XCTAssertEqual(a["probs"], b["probs"])
+    }
+
+    /// No heap allocation inside a run: the engine's allocation counter (arenas, scratch) does not move, and
+    /// glibc's in-use heap bytes are the same before and after repeated runs.
+    func testRunAllocatesNothing() throws {
+        let model = try InferenceModel(data: try ModelBuilder.smallQDQ().data(), options: EngineOptions(threads: 2))
+        let plan = try model.plan(inputShapes: ["x": [4, 3, 8, 8]], extraOutputs: ["rq"])
+        try plan.setInput("x", input([4, 3, 8, 8]))
+        try plan.run()
+        let before = AllocationCounter.count
+        _ = HeapProbe.bytesInUse()  // the probe's own first call (dlopen) allocates for good
+        let heapBefore = HeapProbe.bytesInUse()
+        for _ in 0..<20 { try plan.run() }
+        let heapAfter = HeapProbe.bytesInUse()
+        if let heapBefore, let heapAfter {
+            XCTAssertEqual(heapAfter, heapBefore, "heap in use changed across runs")
+        } else {
+            print("heap probe unavailable here (not glibc); only the engine's allocation counter is checked")
+        }
+        XCTAssertEqual(AllocationCounter.count, before, "a run allocated engine memory")
+        XCTAssertGreaterThan(plan.arenaBytes, 0)
+    }
+
+    func testMemoryPlannerReusesDeadBuffers() {
+        let a = Buffer(bytes: 1000), b = Buffer(bytes: 1000), c = Buffer(bytes: 1000)
+        (a.first, a.last) = (0, 1)
+        (b.first, b.last) = (1, 2)
+        (c.first, c.last) = (2, 3)
+        let size = MemoryPlanner.place([a, b, c])
+        XCTAssertEqual(size, 2 * 1024, "a and c do not overlap in time and must share memory")
+        XCTAssertNotEqual(a.offset, b.offset)
+        XCTAssertNotEqual(b.offset, c.offset)
+    }
+
+    func testNPYRoundTrip() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tensors = [
+            Tensor(floats: [1.5, -2, 3], shape: [3]),
+            Tensor(elements: [UInt8(1), 2, 255, 0], type: .uint8, shape: [2, 2]),
+            Tensor(elements: [Int8(-128), 127], type: .int8, shape: [2, 1]),
+            Tensor(int64s: [Int64.min, 7], shape: [2]),
+            Tensor(floats: [42], shape: []),
+        ]
+        for (i, t) in tensors.enumerated() {
+            let url = dir.appendingPathComponent("\(i).npy")
+            try NPY.write(t, to: url)
+            XCTAssertEqual(try NPY.read(url), t)
+        }
+        XCTAssertThrowsError(try NPY.decode(Array(NPY.encode(tensors[0]).dropLast(2)))) { e in
+            XCTAssertTrue("\(e)".contains("truncated"), "\(e)")
+        }
+        XCTAssertThrowsError(try NPY.decode([1, 2, 3]))
+    }
+}
