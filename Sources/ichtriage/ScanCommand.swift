@@ -14,6 +14,9 @@ struct ScanCommand: ParsableCommand {
     @Flag(help: "Print JSON (fields documented in docs/cli.md).")
     var json = false
 
+    @Flag(help: "Also decode every slice of every series to HU (checks the pixel data).")
+    var decode = false
+
     @Option(help: "Move unreadable files to this folder with a reason file (default: only report them).")
     var quarantine: String?
 
@@ -28,11 +31,22 @@ struct ScanCommand: ParsableCommand {
         var config = IntakeConfiguration()
         config.quarantineFolder = quarantine.map { URL(fileURLWithPath: $0) }
         let result = DICOMIntake.scan(folder: folder, configuration: config)
-        if json {
-            print(try ScanReport(result).jsonString())
-        } else {
-            print(ScanReport(result).text)
+        var report = ScanReport(result)
+        if decode {
+            for (i, series) in result.series.enumerated() {
+                var ok = 0
+                for slice in series.slices {
+                    do {
+                        _ = try HUDecoder.decode(path: slice.path, configuration: config)
+                        ok += 1
+                    } catch {
+                        report.series[i].warnings.append("cannot decode \(slice.path): \(error)")
+                    }
+                }
+                report.series[i].decoded = ok
+            }
         }
+        print(json ? try report.jsonString() : report.text)
     }
 }
 
@@ -53,6 +67,7 @@ struct ScanReport: Encodable {
         var duplicatesDropped: Int
         var warnings: [String]
         var files: [String]
+        var decoded: Int?
     }
     struct Skipped: Encodable {
         var path: String
@@ -92,7 +107,7 @@ struct ScanReport: Encodable {
         for (i, s) in series.enumerated() {
             let name = s.description.isEmpty ? s.seriesInstanceUID : s.description
             let thick = s.sliceThicknesses.map { String(format: "%g", $0) }.joined(separator: "/")
-            lines.append("  [\(i + 1)] \(name)\(s.part.map { " (part \($0))" } ?? ""): \(s.slices) slices \(s.rows)x\(s.columns), thickness \(thick.isEmpty ? "?" : thick) mm, tilt \(String(format: "%g", s.gantryTilt)) deg")
+            lines.append("  [\(i + 1)] \(name)\(s.part.map { " (part \($0))" } ?? ""): \(s.slices) slices \(s.rows)x\(s.columns), thickness \(thick.isEmpty ? "?" : thick) mm, tilt \(String(format: "%g", s.gantryTilt)) deg\(s.decoded.map { ", \($0) decoded to HU" } ?? "")")
             for w in s.warnings { lines.append("      warning: \(w)") }
         }
         for k in skipped { lines.append("  skipped \(k.path): \(k.reason)") }
