@@ -42,7 +42,7 @@ let package = Package(
             dependencies: ["CDICOM", "DICOMIntake"]
         ),
         // The triage pipeline: preprocessing, detector, Grad-CAM, decision, alert records.
-        .target(name: "Triage"),
+        .target(name: "Triage", dependencies: ["DICOMIntake", "Inference", "CDICOM", "CCairo"]),
         // Status screen (Cairo + FreeType), framebuffer, GPIO lights and button (libgpiod 1.6).
         .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
@@ -74,7 +74,10 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "DICOMIntake"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance"]),
-        .testTarget(name: "TriageTests", dependencies: ["Triage"]),
+        .testTarget(
+            name: "TriageTests", dependencies: ["Triage", "DICOMIntake", "Inference", "Phantom"],
+            exclude: ["Support/tiny_detector.py", "Support/preprocess_parity.py"]
+        ),
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore"]),
     ],
     cxxLanguageStandard: .cxx17
