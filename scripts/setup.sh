@@ -15,6 +15,8 @@ APT_PACKAGES=(
   libsqlite3-dev
   # NEON kernels: cross-compiler and user-mode emulator.
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+  # Triage tests: dciodvfy checks the Secondary Capture output against the IOD.
+  dicom3tools
   # Misc build tools.
   pkg-config make python3-venv
 )

@@ -1,0 +1,66 @@
+import CDICOM
+import DICOMIntake
+import Foundation
+
+/// The key-slice overlays as a DICOM Secondary Capture series for PACS: new series and instance UIDs,
+/// filed in the source study, each image referencing its source CT slice, burned-in "NOT FOR DIAGNOSTIC USE".
+enum SecondaryCapture {
+    static func newUID() -> String {
+        var buffer = [CChar](repeating: 0, count: 65)
+        cdicom_generate_uid(&buffer, buffer.count, nil)
+        return String(cString: buffer)
+    }
+
+    /// Writes one file per image into `folder`; returns the file URLs.
+    static func write(images: [(rgb: [UInt8], size: Int, key: AlertRecord.KeySlice)], series: CTSeries,
+                      folder: URL) throws -> [URL] {
+        let seriesUID = newUID()
+        var urls: [URL] = []
+        for (n, image) in images.enumerated() {
+            let sopUID = newUID()
+            let url = folder.appendingPathComponent(String(format: "SC%03d.dcm", n + 1))
+            let attributes: [(String, String?, String)] = [
+                ("(0008,0016)", nil, CDICOM_SOP_CLASS_SECONDARY_CAPTURE), ("(0008,0018)", nil, sopUID),
+                ("(0008,0008)", nil, "DERIVED\\SECONDARY"), ("(0008,0060)", nil, "OT"), ("(0008,0064)", nil, "WSD"),
+                ("(0008,0020)", nil, series.studyDate), ("(0008,0030)", nil, series.studyTime),
+                ("(0008,0050)", nil, series.accessionNumber), ("(0008,0090)", nil, ""), ("(0008,0070)", nil, ""),
+                ("(0008,103E)", nil, "ICH triage key images - NOT FOR DIAGNOSTIC USE"),
+                ("(0008,2111)", nil, "Grad-CAM overlay of the ICH triage detector - NOT FOR DIAGNOSTIC USE"),
+                ("(0010,0010)", nil, ""), ("(0010,0020)", nil, ""), ("(0010,0030)", nil, ""), ("(0010,0040)", nil, ""),
+                ("(0020,000D)", nil, series.studyInstanceUID), ("(0020,000E)", nil, seriesUID),
+                ("(0020,0010)", nil, ""), ("(0020,0011)", nil, "9901"), ("(0020,0013)", nil, String(n + 1)),
+                ("(0020,0020)", nil, ""), ("(0028,0301)", nil, "YES"),
+                ("(0020,4000)", nil, "NOT FOR DIAGNOSTIC USE. Key slice \(image.key.index + 1), p=\(String(format: "%.3f", image.key.probability))"),
+                ("(0008,2112)[0].(0008,1150)", nil, CDICOM_SOP_CLASS_CT_IMAGE),
+                ("(0008,2112)[0].(0008,1155)", nil, image.key.sopInstanceUID),
+                ("(0008,1110)[0].(0008,1150)", nil, "1.2.840.10008.3.1.2.3.1"),
+                ("(0008,1110)[0].(0008,1155)", nil, series.studyInstanceUID),
+            ]
+            try writeFile(url: url, attributes: attributes, rgb: image.rgb, size: image.size)
+            urls.append(url)
+        }
+        return urls
+    }
+
+    private static func writeFile(url: URL, attributes: [(String, String?, String)], rgb: [UInt8], size: Int) throws {
+        // Keep every C string alive for the duration of the call.
+        let strings = attributes.map { (strdup($0.0)!, $0.1.map { strdup($0)! }, strdup($0.2)!) }
+        defer { for s in strings { free(s.0); s.1.map { free($0) }; free(s.2) } }
+        let elements = strings.map { cdicom_write_element(tag: $0.0, vr: $0.1, value: $0.2) }
+        let photometric = strdup("RGB")!
+        defer { free(photometric) }
+        var error = [CChar](repeating: 0, count: 512)
+        let capacity = error.count
+        let status = rgb.withUnsafeBytes { raw in
+            var pixels = cdicom_write_pixels(data: raw.baseAddress, length_bytes: raw.count, rows: UInt16(size),
+                                             columns: UInt16(size), samples_per_pixel: 3, bits_allocated: 8,
+                                             bits_stored: 8, pixel_representation: 0, photometric: photometric)
+            return elements.withUnsafeBufferPointer {
+                cdicom_write_file(url.path, $0.baseAddress, $0.count, &pixels, 0, &error, capacity)
+            }
+        }
+        guard status == CDICOM_WRITE_OK else {
+            throw TriageError(.output, "\(url.path): \(String(cString: error))")
+        }
+    }
+}

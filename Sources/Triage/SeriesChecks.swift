@@ -1,0 +1,98 @@
+import DICOMIntake
+
+/// The NOT ANALYSABLE checks, from the series header first (cheap) and then from the decoded images.
+enum SeriesChecks {
+    /// A reason the series cannot be analysed, from what the headers say; nil when it can.
+    static func headerProblem(_ series: CTSeries, _ config: TriageConfiguration) -> String? {
+        if series.slices.count < config.minimumSlices {
+            return "too few slices: \(series.slices.count), at least \(config.minimumSlices) needed"
+        }
+        let part = series.bodyPartExamined.uppercased().filter { $0 != " " && $0 != "_" && $0 != "-" }
+        if !part.isEmpty && !config.headBodyParts.contains(part) {
+            return "not a head: BodyPartExamined is '\(series.bodyPartExamined)'"
+        }
+        if let gap = series.spacings.max(), gap > config.maximumSliceGapMm {
+            return "slice gap too large: \(format(gap)) mm between consecutive slices, at most \(format(config.maximumSliceGapMm)) mm allowed"
+        }
+        return nil
+    }
+
+    /// What one decoded image looks like, for the head check.
+    struct ImageStats: Sendable {
+        /// Width (mm) of the body outline on the row through the tissue's centroid; 0 when no tissue.
+        var outlineWidthMm: Double
+        var airFraction: Double
+    }
+
+    static func stats(hu: [Float], rows: Int, columns: Int, columnSpacingMm: Double) -> ImageStats {
+        var air = 0, tissue = 0
+        var rowSum = 0.0
+        for y in 0..<rows {
+            for x in 0..<columns {
+                let v = hu[y * columns + x]
+                if v < -500 { air += 1 }
+                if v > -300 { tissue += 1; rowSum += Double(y) }
+            }
+        }
+        let airFraction = Double(air) / Double(max(1, rows * columns))
+        guard tissue > 0 else { return ImageStats(outlineWidthMm: 0, airFraction: airFraction) }
+        // The centroid row avoids the couch/headrest below the head, which can be wider than the head.
+        let cy = Int(rowSum / Double(tissue))
+        var first = -1, last = -1
+        for x in 0..<columns where hu[cy * columns + x] > -300 {
+            if first < 0 { first = x }
+            last = x
+        }
+        let width = first < 0 ? 0 : Double(last - first + 1) * columnSpacingMm
+        return ImageStats(outlineWidthMm: width, airFraction: airFraction)
+    }
+
+    /// A reason from the images: empty, or a body outline of the wrong size for a head.
+    static func imageProblem(_ stats: [ImageStats], _ config: TriageConfiguration) -> String? {
+        let nonEmpty = stats.filter { $0.airFraction <= config.maximumAirFraction }
+        if nonEmpty.isEmpty {
+            return "not a head: every image is almost all air (over \(Int(config.maximumAirFraction * 100)) % below -500 HU)"
+        }
+        let widths = nonEmpty.map(\.outlineWidthMm).sorted()
+        let median = widths[widths.count / 2]
+        if median > config.maximumHeadWidthMm {
+            return "not a head: body outline \(format(median)) mm wide (median over slices), a head is at most \(format(config.maximumHeadWidthMm)) mm"
+        }
+        if median < config.minimumHeadWidthMm {
+            return "not a head: body outline only \(format(median)) mm wide (median over slices), at least \(format(config.minimumHeadWidthMm)) mm expected"
+        }
+        return nil
+    }
+
+    static func format(_ v: Double) -> String { String(format: "%.1f", v) }
+}
+
+/// Thin-slice series are averaged (in HU) into slabs of about `slabThicknessMm`, so the detector sees
+/// the thickness it was trained on and a 300-slice series costs what a 60-slice one does.
+struct SlabPlan: Sendable, Equatable {
+    /// Slice indices of each slab, consecutive and in series order; one index per slab when not thin.
+    var slabs: [[Int]]
+
+    init(series: CTSeries, _ config: TriageConfiguration) {
+        let n = series.slices.count
+        let spacings = series.spacings.sorted()
+        let median = spacings.isEmpty ? (series.sliceThicknesses.first ?? config.slabThicknessMm) : spacings[spacings.count / 2]
+        guard median > 0, median < config.thinSliceSpacingMm, n > 1 else {
+            slabs = (0..<n).map { [$0] }
+            return
+        }
+        let per = max(1, Int((config.slabThicknessMm / median).rounded()))
+        var groups = stride(from: 0, to: n, by: per).map { Array($0..<min($0 + per, n)) }
+        // A short remainder joins the slab before it rather than standing as a thin slab of its own.
+        if groups.count > 1, let tail = groups.last, tail.count * 2 < per {
+            groups.removeLast()
+            groups[groups.count - 1] += tail
+        }
+        slabs = groups
+    }
+
+    /// The slice that represents a slab (its middle one).
+    static func centre(_ slab: [Int]) -> Int { slab[slab.count / 2] }
+}
+
+import Foundation

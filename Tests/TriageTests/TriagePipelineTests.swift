@@ -1,0 +1,237 @@
+import DICOMIntake
+import Foundation
+import Inference
+@testable import Triage
+import XCTest
+
+final class TriagePipelineTests: XCTestCase {
+    typealias S = TriageTestSupport
+
+    // MARK: decision, slabs, checks (no model)
+
+    func testDecisionTiers() {
+        let t: [HemorrhageLabel: Double] = Dictionary(uniqueKeysWithValues: HemorrhageLabel.allCases.map { ($0, 0.4) })
+        let d = Decision(operating: t, suspectFraction: 0.5)
+        func scores(_ pairs: [HemorrhageLabel: Double]) -> [HemorrhageLabel: Double] {
+            var s = Dictionary(uniqueKeysWithValues: HemorrhageLabel.allCases.map { ($0, 0.01) })
+            for (k, v) in pairs { s[k] = v }
+            return s
+        }
+        XCTAssertEqual(d.tier(scores([:])), .negative)
+        XCTAssertEqual(d.tier(scores([.any: 0.19])), .negative)
+        XCTAssertEqual(d.tier(scores([.any: 0.2])), .suspect)
+        XCTAssertEqual(d.tier(scores([.subdural: 0.3])), .suspect)
+        XCTAssertEqual(d.tier(scores([.epidural: 0.4])), .critical)
+        XCTAssertEqual(d.tier(scores([.any: 0.9, .subdural: 0.3])), .critical)
+        XCTAssertEqual(d.alertingLabels(scores([.any: 0.9, .subdural: 0.3])), [.any, .subdural])
+        let explicit = Decision(operating: t, suspect: t.mapValues { _ in 0.35 })
+        XCTAssertEqual(explicit.tier(scores([.any: 0.3])), .negative)
+        XCTAssertEqual(explicit.tier(scores([.any: 0.36])), .suspect)
+    }
+
+    func testThinSeriesIsAveragedIntoFiveMillimetreSlabs() throws {
+        var series = try S.realSeries(S.ge)
+        let config = TriageConfiguration()
+        XCTAssertEqual(SlabPlan(series: series, config).slabs.count, series.slices.count, "GE 4/7 mm is not thin")
+        series.spacings = Array(repeating: 0.625, count: series.slices.count - 1)
+        let slabs = SlabPlan(series: series, config).slabs
+        XCTAssertEqual(slabs.first?.count, 8, "0.625 mm x 8 = 5 mm")
+        XCTAssertEqual(slabs.flatMap { $0 }, Array(0..<series.slices.count), "every slice in exactly one slab, in order")
+        XCTAssertEqual(slabs.count, 3, "28 slices: 8+8+12 (a remainder under half a slab joins the last)")
+    }
+
+    func testNotAnalysableReasons() throws {
+        let ge = try S.realSeries(S.ge)
+        let pipeline = TriagePipeline(bundle: nil, bundleProblem: "no valid model: test")
+        var few = ge
+        few.slices = Array(ge.slices.prefix(5))
+        few.spacings = Array(ge.spacings.prefix(4))
+        XCTAssertEqual(pipeline.analyze(few).record.reason?.hasPrefix("too few slices: 5"), true)
+        var chest = ge
+        chest.bodyPartExamined = "CHEST"
+        XCTAssertEqual(pipeline.analyze(chest).record.reason, "not a head: BodyPartExamined is 'CHEST'")
+        var gap = ge
+        gap.spacings[10] = 25
+        XCTAssertEqual(pipeline.analyze(gap).record.reason?.hasPrefix("slice gap too large: 25.0 mm"), true)
+        let noModel = pipeline.analyze(ge).record
+        XCTAssertEqual(noModel.tier, .notAnalysable)
+        XCTAssertEqual(noModel.reason, "no valid model: test")
+        let missing = TriagePipeline(modelFolder: URL(fileURLWithPath: "/nonexistent/bundle")).analyze(ge).record
+        XCTAssertEqual(missing.reason?.hasPrefix("no valid model: /nonexistent/bundle/manifest.json"), true, missing.reason ?? "")
+    }
+
+    func testDecodeFailureIsNotAnalysableAndSaysWhichSlice() throws {
+        var ge = try S.realSeries(S.ge)
+        let dir = try S.tempDir("decode")
+        let bad = dir.appendingPathComponent("broken.dcm")
+        try Data("not dicom".utf8).write(to: bad)
+        ge.slices[3].path = bad.path
+        let record = TriagePipeline(modelFolder: try S.tinyModel()).analyze(ge).record
+        XCTAssertEqual(record.tier, .notAnalysable)
+        XCTAssertEqual(record.reason?.hasPrefix("decode failure: slice(s) 4:"), true, record.reason ?? "")
+    }
+
+    func testImageChecksRejectABodyAndEmptyImages() {
+        // A 400 mm wide ellipse of soft tissue at 0.8 mm pixels: a trunk, not a head.
+        let n = 512, spacing = 0.8
+        var hu = [Float](repeating: -1000, count: n * n)
+        for y in 0..<n { for x in 0..<n {
+            let dx = (Double(x) - 256) * spacing / 200, dy = (Double(y) - 256) * spacing / 120
+            if dx * dx + dy * dy < 1 { hu[y * n + x] = 40 }
+        } }
+        let body = SeriesChecks.stats(hu: hu, rows: n, columns: n, columnSpacingMm: spacing)
+        XCTAssertEqual(body.outlineWidthMm, 400, accuracy: 2)
+        let config = TriageConfiguration()
+        XCTAssertEqual(SeriesChecks.imageProblem([body, body, body], config)?.hasPrefix("not a head: body outline 40"), true)
+        let air = SeriesChecks.stats(hu: [Float](repeating: -1024, count: n * n), rows: n, columns: n, columnSpacingMm: spacing)
+        XCTAssertEqual(SeriesChecks.imageProblem([air, air], config)?.hasPrefix("not a head: every image is almost all air"), true)
+    }
+
+    // MARK: Grad-CAM
+
+    func testLinearLayerAccessorAndCAMAddUpToTheSliceLogits() throws {
+        let folder = try S.tinyModel()
+        let bundle = try ModelBundle(folder: folder)
+        XCTAssertEqual(bundle.sliceHead.outputs, 6)
+        XCTAssertEqual(bundle.sliceHead.inputs, 4)
+        XCTAssertEqual(Array(bundle.sliceHead.weight.prefix(4)), [3, 1, 0, 0], "row 0 of the Gemm weight (transB=1)")
+        XCTAssertEqual(bundle.sliceHead.bias, [-1.0, -1.5, -1.2, -1.3, -1.4, -1.1])
+        // For a GAP + linear head, mean(sum_k w_ck A_k) + b_c is the logit: the CAM is exact evidence.
+        var rng = SystemRandomNumberGenerator()
+        let input = (0..<(2 * 3 * 256 * 256)).map { _ in Float.random(in: 0...1, using: &rng) }
+        let out = try bundle.model.run(["slices": Tensor(floats: input, shape: [2, 3, 256, 256])])
+        let features = out["features"]!.floats, logits = out["slice_logits"]!.floats
+        XCTAssertEqual(out["features"]!.shape, [2, 4, 32, 32])
+        for s in 0..<2 {
+            for c in 0..<6 where bundle.sliceHead.weight[(c * 4)..<(c * 4 + 4)].allSatisfy({ $0 >= 0 }) {
+                let cam = features.withUnsafeBufferPointer {
+                    GradCAM.map(features: UnsafeBufferPointer(rebasing: $0[(s * 4096)..<((s + 1) * 4096)]), channels: 4,
+                                height: 32, width: 32, head: bundle.sliceHead.weight, headInputs: 4, label: c)
+                }
+                let mean = cam.reduce(0, +) / Float(cam.count)
+                XCTAssertEqual(mean + bundle.sliceHead.bias[c], logits[s * 6 + c], accuracy: 1e-4)
+            }
+        }
+    }
+
+    func testUpsamplingAndColormap() {
+        let up = GradCAM.upsample([0, 1, 2, 3], height: 2, width: 2, size: 4)
+        XCTAssertEqual(up[0], 0, accuracy: 1e-6)                  // corners keep the corner values
+        XCTAssertEqual(up[15], 3, accuracy: 1e-6)
+        XCTAssertEqual(up[5], 0.75, accuracy: 1e-6)               // (0.25, 0.25) between the four
+        XCTAssertEqual(GradCAM.color(0).0, 0)
+        XCTAssertEqual(GradCAM.color(1).2, 164)
+        let grey = [Float](repeating: 0.5, count: 4)
+        let rgb = grey.withUnsafeBufferPointer { GradCAM.blend(grey: $0, cam: [0, 0, 0, 2], opacity: 0.5) }
+        XCTAssertEqual(Array(rgb[0..<3]), [128, 128, 128], "no evidence: plain grey")
+        XCTAssertNotEqual(Array(rgb[9..<12]), [128, 128, 128], "peak: coloured")
+    }
+
+    // MARK: end to end on the real exams (tiny test model: mechanics, not accuracy)
+
+    func testRealExamsEndToEndWithOutputs() throws {
+        let model = try S.tinyModel()
+        var config = TriageConfiguration()
+        config.keyImagesForNegatives = true
+        let pipeline = TriagePipeline(configuration: config, modelFolder: model)
+        XCTAssertNil(pipeline.bundleProblem)
+        let out = try S.tempDir("e2e")
+        for exam in [S.ge, S.philips] {
+            let before = S.fingerprint(S.sharedData.appendingPathComponent(exam))
+            let series = try S.realSeries(exam)
+            var analysis = pipeline.analyze(series)
+            XCTAssertNotEqual(analysis.record.tier, .notAnalysable, "\(exam): \(analysis.record.reason ?? "")")
+            XCTAssertEqual(analysis.slices.count, 28)
+            XCTAssertEqual(Set(analysis.record.probabilities.keys), Set(HemorrhageLabel.allCases))
+            XCTAssertFalse(analysis.keyImages.isEmpty)
+            for stage in ["checks", "decode", "preprocess", "inference", "decision", "gradcam", "total"] {
+                XCTAssertNotNil(analysis.record.timingsMs[stage], stage)
+            }
+            let written = try TriageOutputs(root: out).write(&analysis, series: series)
+            let reread = try AlertRecord.load(from: written.record)
+            XCTAssertEqual(reread, analysis.record)
+            XCTAssertEqual(reread.thumbnails.count, analysis.keyImages.count)
+            for png in written.thumbnails {
+                XCTAssertEqual(Array(try Data(contentsOf: png).prefix(4)), [0x89, 0x50, 0x4E, 0x47], png.path)
+            }
+            XCTAssertEqual(written.secondaryCaptures.count, analysis.keyImages.count)
+            try checkSecondaryCaptures(written.secondaryCaptures, series: series)
+            XCTAssertEqual(S.fingerprint(S.sharedData.appendingPathComponent(exam)), before, "source DICOM untouched")
+            print("triage e2e \(exam): tier \(analysis.record.tier.rawValue) (tiny test model), timings \(analysis.record.timingsMs)")
+        }
+    }
+
+    private func checkSecondaryCaptures(_ files: [URL], series: CTSeries) throws {
+        guard let dcmdump = S.which("dcmdump") else { throw XCTSkip("dcmdump not installed") }
+        var seriesUIDs = Set<String>()
+        for file in files {
+            let (status, text) = try S.run(dcmdump, ["-q", file.path])
+            XCTAssertEqual(status, 0, text)
+            XCTAssertFalse(text.contains("E: "), text)
+            XCTAssertTrue(text.contains("=SecondaryCaptureImageStorage"), text)
+            XCTAssertTrue(text.contains("[\(series.studyInstanceUID)]"), "filed in the source study")
+            XCTAssertTrue(text.contains("NOT FOR DIAGNOSTIC USE"))
+            XCTAssertTrue(text.contains("(0028,0004) CS [RGB]"))
+            XCTAssertFalse(text.contains("[\(series.seriesInstanceUID)]"), "a new series UID")
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("(0020,000e)") }) { seriesUIDs.insert(String(line)) }
+            if let dciodvfy = S.which("dciodvfy") {
+                let (_, report) = try S.run(dciodvfy, [file.path])
+                let errors = report.split(separator: "\n").filter { $0.hasPrefix("Error") }
+                XCTAssertTrue(errors.isEmpty, "dciodvfy: \(errors.joined(separator: "\n"))")
+            }
+        }
+        XCTAssertEqual(seriesUIDs.count, 1, "all key images in one new series")
+    }
+
+    /// With the trained bundle: both real exams are analysable; every slice's probabilities are printed
+    /// (they are real negatives: a CRITICAL here is a false alert to report, not a test failure).
+    func testRealExamsWithTrainedModel() throws {
+        let pipeline = TriagePipeline(modelFolder: try S.trainedModel())
+        XCTAssertNil(pipeline.bundleProblem)
+        for exam in [S.ge, S.philips] {
+            let a = pipeline.analyze(try S.realSeries(exam))
+            XCTAssertNotEqual(a.record.tier, .notAnalysable, a.record.reason ?? "")
+            let any = a.slices.map { String(format: "%.3f", $0.probabilities[.any] ?? -1) }.joined(separator: " ")
+            print("trained model on \(exam): tier \(a.record.tier.rawValue), series \(a.record.probabilities), any per slice: \(any)")
+        }
+    }
+
+    // MARK: preprocessing parity with the training toolkit
+
+    func testPreprocessingMatchesTheTrainingToolkit() throws {
+        let env = ProcessInfo.processInfo.environment
+        let trainingPython = env["ICHTRAIN_PYTHON"] ?? S.packageRoot.appendingPathComponent("Training/.venv/bin/python").path
+        let python = FileManager.default.isExecutableFile(atPath: trainingPython) ? trainingPython : try S.toolsPython()
+        let dir = try S.tempDir("parity")
+        var results: [String] = []
+        for exam in [S.ge, S.philips] {
+            let series = try S.realSeries(exam)
+            let images = try HUDecoder.decode(series: series)
+            let p = Preprocessing()
+            var input = [Float](repeating: 0, count: images.count * p.valuesPerSlice)
+            input.withUnsafeMutableBufferPointer { out in
+                for (i, image) in images.enumerated() {
+                    image.pixels.withUnsafeBufferPointer {
+                        p.slice(hu: $0, rows: image.rows, columns: image.columns,
+                                into: UnsafeMutableBufferPointer(rebasing: out[(i * p.valuesPerSlice)..<((i + 1) * p.valuesPerSlice)]))
+                    }
+                }
+            }
+            let sub = dir.appendingPathComponent(exam)
+            try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+            try input.withUnsafeBytes { try Data($0).write(to: sub.appendingPathComponent("input.f32")) }
+            try images.flatMap(\.pixels).withUnsafeBytes { try Data($0).write(to: sub.appendingPathComponent("hu.f32")) }
+            try "\(images.count) \(images[0].rows) \(images[0].columns)".write(to: sub.appendingPathComponent("shape.txt"), atomically: true, encoding: .utf8)
+            try series.slices.map(\.path).joined(separator: "\n").write(to: sub.appendingPathComponent("paths.txt"), atomically: true, encoding: .utf8)
+            let script = S.packageRoot.appendingPathComponent("Tests/TriageTests/Support/preprocess_parity.py").path
+            let (status, output) = try S.run(python, [script, S.packageRoot.appendingPathComponent("Training").path, sub.path])
+            XCTAssertEqual(status, 0, output)
+            guard let line = output.split(separator: "\n").last,
+                  let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let maxDiff = json["max_abs_diff"] as? Double else { return XCTFail("no result: \(output)") }
+            XCTAssertLessThanOrEqual(maxDiff, 1e-6, "\(exam): \(line)")
+            results.append("\(exam): \(line)")
+        }
+        print("preprocessing parity:\n" + results.joined(separator: "\n"))
+    }
+}
