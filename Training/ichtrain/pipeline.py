@@ -20,9 +20,6 @@ from .export import OnnxRunner, check_ops, export_onnx, ops_in
 from .model import count_macs
 from .train import TrainConfig, build_detector, fit_pca, slice_outputs, train_sequence, train_slices
 
-SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2}
-
-
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m ichtrain pipeline", description=__doc__)
     ap.add_argument("--data", required=True, help="folder with the DICOM slices (any nesting)")
@@ -30,6 +27,9 @@ def parse_args(argv):
     ap.add_argument("--work", default="build/train", help="intermediate files (float ONNX, checkpoints)")
     ap.add_argument("--bundle", default="Models/default", help="where the model bundle is written")
     ap.add_argument("--calibration-dir", default="Calibration", help="calibration set manifest + results")
+    ap.add_argument("--extra-test", action="append", default=[], metavar="NAME=DIR",
+                    help="another labelled held-out set (RSNA format: DIR/labels.csv), evaluated on its own; repeatable")
+    ap.add_argument("--split", default="0.6,0.2,0.2", help="train,val,test fractions of DATA's series (by UID hash)")
     ap.add_argument("--real", help="folder of real exams without labels (their per-slice probabilities are reported)")
     ap.add_argument("--provenance", default="", help="how DATA was made (recorded in the report and calibration set)")
     ap.add_argument("--name", default="ichtriage-default")
@@ -76,8 +76,12 @@ def main(argv=None) -> int:
     # 1. data
     t = time.time()
     index = load_index(a.data, labels_csv)
-    split = {s.uid: split_of(s.uid, SPLITS) for s in index}
-    parts = {k: [s for s in index if split[s.uid] == k] for k in SPLITS}
+    fr = [float(v) for v in a.split.split(",")]
+    if len(fr) != 3 or abs(sum(fr) - 1) > 1e-6 or min(fr) <= 0:
+        raise SystemExit(f"error: --split needs three positive fractions summing to 1, got {a.split}")
+    splits = dict(zip(("train", "val", "test"), fr))
+    split = {s.uid: split_of(s.uid, splits) for s in index}
+    parts = {k: [s for s in index if split[s.uid] == k] for k in splits}
     for k, v in parts.items():
         if not v:
             raise SystemExit(f"error: split '{k}' is empty ({len(index)} series): give more series")
@@ -133,6 +137,18 @@ def main(argv=None) -> int:
     ev = {"float32": evaluate(test_f, lab["test"], thr), "int8": evaluate(test_q, lab["test"], thr),
           "val_int8": evaluate(val_q, lab["val"], thr)}
     ev["int8_vs_float32"] = compare(ev["float32"], ev["int8"])
+    extra = {}
+    for spec in a.extra_test:
+        name, _, folder = spec.partition("=")
+        ex = load_index(folder, os.path.join(folder, "labels.csv"))
+        xp, xl = [load_series_pixels(s) for s in ex], [s.labels for s in ex]
+        e = {"float32": evaluate(predict(float_path, xp, a.threads), xl, thr),
+             "int8": evaluate(predict(int8_path, xp, a.threads), xl, thr), "folder": os.path.abspath(folder),
+             "series": [s.uid for s in ex]}
+        e["int8_vs_float32"] = compare(e["float32"], e["int8"])
+        extra[name] = e
+        log(f"extra test {name}: {len(ex)} series, int8 slice weighted log loss {e['int8']['slice']['weighted_log_loss']:.4f}")
+    ev["extra_tests"] = extra
     timings["calibrate_evaluate"] = time.time() - t
 
     # 8. real exams (no labels: real negatives, every slice's "any" probability reported)
