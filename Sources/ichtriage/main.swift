@@ -3,7 +3,8 @@ import ArgumentParser
 struct ICHTriage: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ichtriage",
-        abstract: "Offline intracranial hemorrhage triage appliance: command-line tools."
+        abstract: "Offline intracranial hemorrhage triage appliance: command-line tools.",
+        subcommands: [PhantomCommand.self]
     )
 }
 ICHTriage.main()
