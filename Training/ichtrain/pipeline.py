@@ -3,6 +3,7 @@ evaluate -> package.  `python -m ichtrain pipeline --data DIR [...]` (see Traini
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shlex
@@ -14,7 +15,7 @@ import onnx
 import torch
 
 from . import bundle, calibrate, report
-from .data import SUBTYPES, load_index, load_series_pixels, read_real_exam, relpath, split_of
+from .data import SUBTYPES, load_index, split_key, load_series_pixels, read_real_exam, relpath, split_of
 from .evaluate import compare, evaluate, predict
 from .export import OnnxRunner, check_ops, export_onnx, ops_in
 from .model import count_macs
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
     if len(fr) != 3 or abs(sum(fr) - 1) > 1e-6 or min(fr) <= 0:
         raise SystemExit(f"error: --split needs three positive fractions summing to 1, got {a.split}")
     splits = dict(zip(("train", "val", "test"), fr))
-    split = {s.uid: split_of(s.uid, splits) for s in index}
+    split = {s.uid: split_of(split_key(s), splits) for s in index}
     parts = {k: [s for s in index if split[s.uid] == k] for k in splits}
     for k, v in parts.items():
         if not v:
@@ -109,7 +110,7 @@ def main(argv=None) -> int:
     float_path = os.path.join(a.work, "model-float32.onnx")
     model = export_onnx(det, float_path, pix["val"][0][:4])
     float_ops = ops_in(model)
-    calib = sorted(parts["train"], key=lambda s: s.uid)[: a.calib_series]
+    calib = sorted(parts["train"], key=split_key)[: a.calib_series]
     calib_ids = {s.uid for s in calib}
     calib_pix = [x for s, x in zip(parts["train"], pix["train"]) if s.uid in calib_ids]
     int8_path = os.path.join(a.bundle, "model.onnx")
@@ -119,11 +120,14 @@ def main(argv=None) -> int:
         "purpose": "int8 activation ranges (MinMax) for model.onnx",
         "provenance": a.provenance,
         "data": os.path.abspath(a.data),
-        "rule": f"the first {a.calib_series} training series by SeriesInstanceUID",
-        "series": [{"series_uid": s.uid, "slices": len(s.slices),
+        "rule": f"the first {a.calib_series} training series by split key (generator seed, else SeriesInstanceUID)",
+        "series": [{"split_key": split_key(s), "seed": s.meta.get("seed"), "series_uid": s.uid, "slices": len(s.slices),
                     "files": [relpath(r.path, a.data) for r in s.slices]} for s in calib],
     }
-    calib_id = "calib-" + bundle.hashlib.sha256(json.dumps(calib_record["series"], sort_keys=True).encode()).hexdigest()[:12]
+    h = hashlib.sha256(json.dumps([c["split_key"] for c in calib_record["series"]]).encode())
+    for x in calib_pix:  # the model input itself: identical when the generator remakes the same seeds
+        h.update(np.ascontiguousarray(x).tobytes())
+    calib_id = "calib-" + h.hexdigest()[:12]
     calib_record["calibration_id"] = calib_id
     timings["export_quantize"] = time.time() - t
 
@@ -180,7 +184,7 @@ def main(argv=None) -> int:
             "ops_float32": float_ops, "ops_int8": int8_ops}
     results = {"command": "python -m ichtrain pipeline " + " ".join(shlex.quote(v) for v in argv),
                "provenance": a.provenance, "labels_csv": os.path.abspath(labels_csv),
-               "splits": {k: [s.uid for s in v] for k, v in parts.items()},
+               "splits": {k: [split_key(s) for s in v] for k, v in parts.items()},
                "train_config": vars(cfg), "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
                "threshold_rule": thr_why, "evaluation": ev, "real_exams": real, "architecture": arch,
                "quantization": qsettings, "calibration_id": calib_id}
