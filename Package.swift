@@ -2,9 +2,9 @@
 // The ICH triage appliance. See README.md and docs/ARCHITECTURE.md.
 import PackageDescription
 
-// DCMTK libraries the DICOM shim links (Debian's libdcmtk-dev).
+// DCMTK libraries the DICOM shim links (Debian's libdcmtk-dev); zlib to check deflated data.
 let dcmtkLibraries: [LinkerSetting] = [
-    "dcmnet", "dcmjpls", "dcmjpeg", "dcmimage", "dcmimgle", "dcmdata", "oflog", "ofstd",
+    "dcmnet", "dcmjpls", "dcmjpeg", "dcmimage", "dcmimgle", "dcmdata", "oflog", "ofstd", "z",
 ].map { .linkedLibrary($0) }
 
 let package = Package(

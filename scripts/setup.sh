@@ -7,6 +7,8 @@ APT_PACKAGES=(
   # DICOM: DCMTK headers + tools (tests make encodings with dcmconv/dcmcjpeg/dcmcjpls/dcmcrle);
   # libsndfile1-dev because DCMTK's pkg-config file names it and fails silently without it.
   libdcmtk-dev dcmtk libsndfile1-dev
+  # zlib: the shim inflates deflated datasets to check their structure before DCMTK reads them.
+  zlib1g-dev
   # Indicators: GPIO, drawing, fonts.
   libgpiod-dev gpiod libcairo2-dev libpng-dev fonts-dejavu-core
   # Durable state.

@@ -83,12 +83,6 @@ public struct SliceGeometry: Sendable {
         let half = Double(matrix - 1) / 2 * pixelSpacing
         return center(k) - rowDirection * half - columnDirection * half
     }
-    /// Patient point of pixel (row i, column j) of slice k, moved `along` mm on the normal.
-    @inline(__always)
-    func point(_ k: Int, row i: Int, column j: Int, along: Double = 0) -> Vec3 {
-        position(k) + rowDirection * (Double(j) * pixelSpacing) + columnDirection * (Double(i) * pixelSpacing)
-            + normal * along
-    }
 }
 
 /// Everything drawn from one seed: reproducible by seed + config alone.
@@ -115,18 +109,7 @@ public struct PhantomCase: Sendable {
         seed = config.seed
         var rng = SeededGenerator(seed: deriveSeed(config.seed, 1))
         // What the series holds.
-        let chosen: [Subtype]
-        if let s = config.subtypes {
-            chosen = Array(Set(s)).sorted()
-        } else if rng.chance(0.5) {
-            chosen = []
-        } else {
-            var pool = Subtype.allCases
-            var picked: [Subtype] = []
-            let n = rng.chance(0.7) ? 1 : rng.int(2, 3)
-            for _ in 0..<n { picked.append(pool.remove(at: rng.int(0, pool.count - 1))) }
-            chosen = picked.sorted()
-        }
+        let chosen = Self.drawSubtypes(config.subtypes, rng: &rng)
         subtypes = chosen
         let richMimics = config.mimics ?? (chosen.isEmpty ? true : rng.chance(0.3))
         var mimics = (config.mimics == false) ? Mimics() : Mimics.draw(rng: &rng, rich: richMimics)
@@ -164,6 +147,18 @@ public struct PhantomCase: Sendable {
 }
 
 extension PhantomCase {
+    /// The requested subtypes, or when none were requested: half negatives, the rest one
+    /// subtype (70 %) or two to three.
+    static func drawSubtypes(_ requested: [Subtype]?, rng: inout SeededGenerator) -> [Subtype] {
+        if let s = requested { return Array(Set(s)).sorted() }
+        if rng.chance(0.5) { return [] }
+        var pool = Subtype.allCases
+        var picked: [Subtype] = []
+        let n = rng.chance(0.7) ? 1 : rng.int(2, 3)
+        for _ in 0..<n { picked.append(pool.remove(at: rng.int(0, pool.count - 1))) }
+        return picked.sorted()
+    }
+
     /// Normal white matter HU of this head (tests compare oedema against it).
     public var headWhiteHU: Double { head.hu.white }
 }

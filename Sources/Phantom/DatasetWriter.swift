@@ -43,23 +43,23 @@ public struct DatasetWriter {
     }
 
     /// Writes one series under `folder` and records its rows.
-    public mutating func add(_ series: PhantomSeries, folder: String, anatomy: String,
-                             description: String = "SYNTHETIC HEAD") throws -> SeriesSummary {
-        let c = series.phantomCase
-        let g = c.geometry
+    public mutating func add(_ series: GeneratedSeries, folder: String) throws -> SeriesSummary {
         let dir = root.appendingPathComponent(folder)
         do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
             throw PhantomError.io("cannot create \(dir.path): \(error.localizedDescription)")
         }
+        let seed = series.seed
         let study = DICOMFileWriter.uid(), seriesUID = DICOMFileWriter.uid(), frame = DICOMFileWriter.uid()
-        // A date from the seed keeps headers reproducible apart from UIDs.
-        let day = Int(c.seed % 3650)
-        let date = Calendar(identifier: .gregorian).date(byAdding: .day, value: day,
+        // A date and time from the seed keep headers reproducible apart from UIDs.
+        let date = Calendar(identifier: .gregorian).date(byAdding: .day, value: Int(seed % 3650),
                                                           to: Date(timeIntervalSince1970: 1_577_836_800))!
         let f = DateFormatter(); f.locale = Locale(identifier: "en_US_POSIX"); f.timeZone = TimeZone(identifier: "UTC")
         f.dateFormat = "yyyyMMdd"
         let studyDate = f.string(from: date)
-        let studyTime = String(format: "%02d%02d%02d", Int(c.seed % 24), Int((c.seed / 24) % 60), Int((c.seed / 1440) % 60))
+        let studyTime = String(format: "%02d%02d%02d", Int(seed % 24), Int((seed / 24) % 60), Int((seed / 1440) % 60))
+        let enc = series.encoding
+        let thicknesses = series.slices.map(\.thickness).sorted()
+        let medianThickness = thicknesses.isEmpty ? 0 : thicknesses[thicknesses.count / 2]
         let common: [DICOMFileWriter.Element] = [
             .init(tag: "(0008,0005)", value: "ISO_IR 100"),
             .init(tag: "(0008,0008)", value: "ORIGINAL\\PRIMARY\\AXIAL"),
@@ -67,43 +67,42 @@ public struct DatasetWriter {
             .init(tag: "(0008,0020)", value: studyDate), .init(tag: "(0008,0021)", value: studyDate),
             .init(tag: "(0008,0023)", value: studyDate),
             .init(tag: "(0008,0030)", value: studyTime), .init(tag: "(0008,0031)", value: studyTime),
-            .init(tag: "(0008,0050)", value: "PH\(c.seed % 100_000_000)"),
+            .init(tag: "(0008,0050)", value: "PH\(seed % 100_000_000)"),
             .init(tag: "(0008,0060)", value: "CT"),
             .init(tag: "(0008,0070)", value: "ichtriage phantom"),
             .init(tag: "(0008,0090)", value: ""),
-            .init(tag: "(0008,103E)", value: description),
-            .init(tag: "(0010,0010)", value: "PHANTOM^\(c.seed)"),
-            .init(tag: "(0010,0020)", value: "PH\(c.seed)"),
+            .init(tag: "(0008,103E)", value: series.description),
+            .init(tag: "(0010,0010)", value: "PHANTOM^\(seed)"),
+            .init(tag: "(0010,0020)", value: "PH\(seed)"),
             .init(tag: "(0010,0030)", value: ""), .init(tag: "(0010,0040)", value: "O"),
             .init(tag: "(0018,0015)", value: "HEAD"),
-            .init(tag: "(0018,0050)", value: fmt(g.thickness)),
             .init(tag: "(0018,0060)", value: "120"),
-            .init(tag: "(0018,1120)", value: fmt(g.tiltDegrees)),
+            .init(tag: "(0018,1120)", value: fmt(series.tiltDegrees)),
             .init(tag: "(0018,5100)", value: "HFS"),
             .init(tag: "(0020,000D)", value: study), .init(tag: "(0020,000E)", value: seriesUID),
             .init(tag: "(0020,0010)", value: "1"), .init(tag: "(0020,0011)", value: "2"),
-            .init(tag: "(0020,0037)", value: ([g.rowDirection, g.columnDirection].flatMap { [$0.x, $0.y, $0.z] }).map(fmt).joined(separator: "\\")),
+            .init(tag: "(0020,0037)", value: series.orientation.map(fmt).joined(separator: "\\")),
             .init(tag: "(0020,0052)", value: frame), .init(tag: "(0020,1040)", value: ""),
-            .init(tag: "(0020,4000)", value: "SYNTHETIC PHANTOM seed \(c.seed) - NOT A PATIENT"),
-            .init(tag: "(0028,0030)", value: "\(fmt(g.pixelSpacing))\\\(fmt(g.pixelSpacing))"),
-            .init(tag: "(0028,0120)", vr: c.encoding.pixelRepresentation == 1 ? "SS" : "US", value: "\(c.encoding.paddingStored)"),
+            .init(tag: "(0020,4000)", value: "SYNTHETIC PHANTOM seed \(seed) (\(series.anatomy)) - NOT A PATIENT"),
+            .init(tag: "(0028,0030)", value: series.pixelSpacing.map(fmt).joined(separator: "\\")),
+            .init(tag: "(0028,0120)", vr: enc.pixelRepresentation == 1 ? "SS" : "US", value: "\(enc.paddingStored)"),
             .init(tag: "(0028,1050)", value: "40"), .init(tag: "(0028,1051)", value: "80"),
-            .init(tag: "(0028,1052)", value: fmt(c.encoding.intercept)), .init(tag: "(0028,1053)", value: "1"),
+            .init(tag: "(0028,1052)", value: fmt(enc.intercept)), .init(tag: "(0028,1053)", value: "1"),
             .init(tag: "(0028,1054)", value: "HU"),
         ]
         var positive = 0
-        for s in series.slices {
+        for (k, s) in series.slices.enumerated() {
             let sop = DICOMFileWriter.uid()
-            let ipp = g.position(s.index)
             var elements = common
             elements.append(.init(tag: "(0008,0018)", value: sop))
-            elements.append(.init(tag: "(0020,0013)", value: "\(s.index + 1)"))
-            elements.append(.init(tag: "(0020,0032)", value: [ipp.x, ipp.y, ipp.z].map(fmt).joined(separator: "\\")))
-            elements.append(.init(tag: "(0020,1041)", value: fmt(g.center(s.index).z)))
+            elements.append(.init(tag: "(0018,0050)", value: fmt(s.thickness)))
+            elements.append(.init(tag: "(0020,0013)", value: "\(k + 1)"))
+            elements.append(.init(tag: "(0020,0032)", value: s.position.map(fmt).joined(separator: "\\")))
+            elements.append(.init(tag: "(0020,1041)", value: fmt(s.sliceLocation)))
             let file = "ID_\(sop).dcm"
             try DICOMFileWriter.writeGrey16(path: dir.appendingPathComponent(file).path, elements: elements,
-                                            pixels: s.stored, rows: g.matrix, columns: g.matrix,
-                                            bitsStored: c.encoding.bitsStored, signed: c.encoding.pixelRepresentation == 1)
+                                            pixels: s.stored, rows: series.rows, columns: series.columns,
+                                            bitsStored: enc.bitsStored, signed: enc.pixelRepresentation == 1)
             let present = s.subtypes
             var bits: UInt8 = 0
             present.forEach { bits |= $0.maskBit }
@@ -111,20 +110,20 @@ public struct DatasetWriter {
             if bits != 0 {
                 positive += 1
                 maskFile = "masks/\(sop).npy"
-                try NPY.writeUInt8(s.mask, rows: g.matrix, columns: g.matrix, to: root.appendingPathComponent(maskFile))
+                try NPY.writeUInt8(s.mask, rows: series.rows, columns: series.columns, to: root.appendingPathComponent(maskFile))
             }
             labelRows.append("ID_\(sop)_any,\(bits != 0 ? 1 : 0)")
             for sub in Subtype.allCases { labelRows.append("ID_\(sop)_\(sub.rawValue),\(present.contains(sub) ? 1 : 0)") }
-            sliceRows.append("ID_\(sop),\(folder),\(folder)/\(file),\(s.index + 1),\(fmt(g.center(s.index).z)),\(bits),\(maskFile)")
+            sliceRows.append("ID_\(sop),\(folder),\(folder)/\(file),\(k + 1),\(fmt(s.sliceLocation)),\(bits),\(maskFile)")
         }
         let summary = SeriesSummary(
-            folder: folder, seed: c.seed, anatomy: anatomy, requestedSubtypes: c.subtypes.map(\.rawValue),
-            presentSubtypes: series.presentSubtypes.map(\.rawValue), mimics: c.mimicNames, slices: series.slices.count,
-            positiveSlices: positive, thicknessMM: g.thickness, tiltDegrees: g.tiltDegrees)
+            folder: folder, seed: seed, anatomy: series.anatomy, requestedSubtypes: series.requestedSubtypes.map(\.rawValue),
+            presentSubtypes: series.presentSubtypes.map(\.rawValue), mimics: series.mimics, slices: series.slices.count,
+            positiveSlices: positive, thicknessMM: medianThickness, tiltDegrees: series.tiltDegrees)
         let list = { (a: [String]) in a.isEmpty ? "none" : a.joined(separator: ";") }
-        seriesRows.append([folder, seriesUID, "\(c.seed)", anatomy, list(summary.requestedSubtypes),
-                           list(summary.presentSubtypes), list(summary.mimics), "\(series.slices.count)", fmt(g.thickness),
-                           fmt(g.tiltDegrees), fmt(g.pixelSpacing), fmt(c.encoding.intercept), fmt(c.midlineShift),
+        seriesRows.append([folder, seriesUID, "\(seed)", series.anatomy, list(summary.requestedSubtypes),
+                           list(summary.presentSubtypes), list(summary.mimics), "\(series.slices.count)", fmt(medianThickness),
+                           fmt(series.tiltDegrees), fmt(series.pixelSpacing[0]), fmt(enc.intercept), fmt(series.midlineShift),
                            "\(positive)"].joined(separator: ","))
         return summary
     }

@@ -1,7 +1,23 @@
 /// Deterministic math. libm's sin/exp may differ in the last bit between platforms; these
 /// use only + - * / and sqrt (all exactly rounded under IEEE 754), so the generator's pixels
 /// are the same on x86 and ARM.
-typealias Vec3 = SIMD3<Double>
+
+/// A 3-D point/vector in mm. A plain struct rather than SIMD3<Double>: SIMD generics are
+/// very slow in unoptimised (test) builds, and this is the generator's innermost type.
+struct Vec3: Sendable, Equatable {
+    var x: Double, y: Double, z: Double
+    @inline(__always) init(_ x: Double, _ y: Double, _ z: Double) { self.x = x; self.y = y; self.z = z }
+    @inline(__always) init(_ v: SIMD3<Double>) { x = v.x; y = v.y; z = v.z }
+    @inline(__always) static func + (a: Vec3, b: Vec3) -> Vec3 { Vec3(a.x + b.x, a.y + b.y, a.z + b.z) }
+    @inline(__always) static func - (a: Vec3, b: Vec3) -> Vec3 { Vec3(a.x - b.x, a.y - b.y, a.z - b.z) }
+    @inline(__always) static func * (a: Vec3, b: Vec3) -> Vec3 { Vec3(a.x * b.x, a.y * b.y, a.z * b.z) }
+    @inline(__always) static func * (a: Vec3, k: Double) -> Vec3 { Vec3(a.x * k, a.y * k, a.z * k) }
+    @inline(__always) static func / (a: Vec3, k: Double) -> Vec3 { Vec3(a.x / k, a.y / k, a.z / k) }
+    @inline(__always) static func / (k: Double, a: Vec3) -> Vec3 { Vec3(k / a.x, k / a.y, k / a.z) }
+    @inline(__always) static func += (a: inout Vec3, b: Vec3) { a = a + b }
+    @inline(__always) static func /= (a: inout Vec3, k: Double) { a = a / k }
+    @inline(__always) func sum() -> Double { x + y + z }
+}
 
 enum DetMath {
     static let pi = 3.141592653589793

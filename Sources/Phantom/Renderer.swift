@@ -61,9 +61,9 @@ public enum PhantomRenderer {
             ? [(0, 0.5), (-g.thickness / 3, 0.25), (g.thickness / 3, 0.25)] : [(0, 1)]
         let half = Double(m - 1) / 2
         let fovRadius2 = (Double(m) / 2) * (Double(m) / 2)
-        let origin = g.position(k)
-        let rowStep = g.rowDirection * g.pixelSpacing, colStep = g.columnDirection * g.pixelSpacing
-        let normal = g.normal
+        let origin = Vec3(g.position(k))
+        let rowStep = Vec3(g.rowDirection) * g.pixelSpacing, colStep = Vec3(g.columnDirection) * g.pixelSpacing
+        let normal = Vec3(g.normal)
         for i in 0..<m {
             let di = Double(i) - half
             for j in 0..<m {
@@ -72,11 +72,15 @@ public enum PhantomRenderer {
                 let idx = i * m + j
                 inside[idx] = true
                 let base = origin + colStep * Double(i) + rowStep * Double(j)
-                var acc = 0.0
-                for (o, (along, weight)) in offsets.enumerated() {
-                    let p = c.head.toHead(base + normal * along)
-                    let v = value(c, p, centre: o == 0, tissue: &tissue[idx], mask: &mask[idx])
-                    acc += weight * v
+                var acc = value(c, c.head.toHead(base), centre: true, tissue: &tissue[idx], mask: &mask[idx])
+                // Air far outside the head stays air on the neighbouring planes: skip them.
+                if offsets.count > 1 && !(tissue[idx] == Tissue.air.rawValue && acc <= TissueHU.air) {
+                    acc *= offsets[0].1
+                    var scratchTissue: UInt8 = 0, scratchMask: UInt8 = 0
+                    for (along, weight) in offsets.dropFirst() {
+                        let p = c.head.toHead(base + normal * along)
+                        acc += weight * value(c, p, centre: false, tissue: &scratchTissue, mask: &scratchMask)
+                    }
                 }
                 hu[idx] = Float(acc)
             }
@@ -125,12 +129,13 @@ public enum PhantomRenderer {
     }
 
     /// Separable binomial blur [1 4 6 4 1]/16 (sigma 1 pixel): the scanner's in-plane
-    /// resolution. Edges are clamped.
-    static func blur5(_ a: inout [Float], _ m: Int) {
+    /// resolution. Edges are clamped. `rows` defaults to a square image.
+    static func blur5(_ a: inout [Float], _ columns: Int, rows: Int? = nil) {
+        let m = columns, nRows = rows ?? columns
         var t = [Float](repeating: 0, count: a.count)
         a.withUnsafeBufferPointer { src in
             t.withUnsafeMutableBufferPointer { dst in
-                for i in 0..<m {
+                for i in 0..<nRows {
                     let r = i * m
                     for j in 0..<m {
                         let j0 = max(j - 2, 0), j1 = max(j - 1, 0), j3 = min(j + 1, m - 1), j4 = min(j + 2, m - 1)
@@ -141,8 +146,9 @@ public enum PhantomRenderer {
         }
         t.withUnsafeBufferPointer { src in
             a.withUnsafeMutableBufferPointer { dst in
-                for i in 0..<m {
-                    let i0 = max(i - 2, 0) * m, i1 = max(i - 1, 0) * m, i3 = min(i + 1, m - 1) * m, i4 = min(i + 2, m - 1) * m
+                for i in 0..<nRows {
+                    let i0 = max(i - 2, 0) * m, i1 = max(i - 1, 0) * m
+                    let i3 = min(i + 1, nRows - 1) * m, i4 = min(i + 2, nRows - 1) * m
                     let r = i * m
                     for j in 0..<m {
                         dst[r + j] = (src[i0 + j] + 4 * src[i1 + j] + 6 * src[r + j] + 4 * src[i3 + j] + src[i4 + j]) / 16

@@ -57,6 +57,9 @@ struct PhantomCommand: ParsableCommand {
         if let t = tilt, !(-30...30).contains(t) { throw ValidationError("--tilt must be -30...30 degrees") }
         guard (16...1024).contains(matrix) else { throw ValidationError("--matrix must be 16...1024") }
         guard seed <= UInt64.max - UInt64(count) else { throw ValidationError("--seed too large for --count") }
+        if anatomy == "real" && (slices != nil || thickness != nil || tilt != nil || matrix != 512) {
+            throw ValidationError("--slices, --thickness, --tilt and --matrix do not apply to --anatomy real (the real exams fix them)")
+        }
     }
 
     func run() throws {
@@ -65,6 +68,10 @@ struct PhantomCommand: ParsableCommand {
         var summaries: [DatasetWriter.SeriesSummary] = []
         let started = Date()
         let real = anatomy == "real" ? try RealAnatomyLibrary.load(from: realDataFolder()) : nil
+        if let real, !json {
+            print("real anatomy: \(real.examNames.joined(separator: ", "))"
+                  + real.excluded.map { "; not used: \($0.name) (\($0.reason))" }.joined())
+        }
         for i in 0..<count {
             var config = PhantomConfig(seed: seed + UInt64(i))
             config.subtypes = requested
@@ -72,13 +79,13 @@ struct PhantomCommand: ParsableCommand {
             config.sliceThickness = thickness
             config.tiltDegrees = tilt
             config.matrix = matrix
-            let series: PhantomSeries
+            let series: GeneratedSeries
             if let real {
                 series = try real.render(config)
             } else {
-                series = PhantomRenderer.render(try PhantomCase(config))
+                series = PhantomRenderer.render(try PhantomCase(config)).output
             }
-            let summary = try writer.add(series, folder: String(format: "series-%06d", i), anatomy: anatomy)
+            let summary = try writer.add(series, folder: String(format: "series-%06d", i))
             summaries.append(summary)
             if !json {
                 let present = summary.presentSubtypes.isEmpty ? "negative" : summary.presentSubtypes.joined(separator: "+")
@@ -99,7 +106,6 @@ struct PhantomCommand: ParsableCommand {
                                 seconds: (seconds * 100).rounded() / 100, series: summaries)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            enc.keyEncodingStrategy = .convertToSnakeCase
             print(String(decoding: try enc.encode(report), as: UTF8.self))
         } else {
             print("wrote \(count) series to \(out) in \(String(format: "%.1f", seconds)) s (labels.csv, series.csv, slices.csv, masks/)")

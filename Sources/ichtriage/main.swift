@@ -4,7 +4,7 @@ struct ICHTriage: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ichtriage",
         abstract: "Offline intracranial hemorrhage triage appliance: command-line tools.",
-        subcommands: [PhantomCommand.self]
+        subcommands: [ScanCommand.self, PhantomCommand.self]
     )
 }
 ICHTriage.main()

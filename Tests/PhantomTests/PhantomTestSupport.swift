@@ -2,15 +2,15 @@ import Foundation
 import XCTest
 @testable import Phantom
 
-/// Small, fast series for tests: 128 x 128 at 1.8 mm (same field of view as 512 at 0.45 mm).
+/// Small, fast series for tests: 96 x 96 at 2.4 mm (same field of view as 512 at 0.45 mm).
 func smallConfig(seed: UInt64, subtypes: [Subtype]?, slices: Int = 10, thickness: Double = 5,
                  noise: Bool = true, partialVolume: Bool = true, mimics: Bool? = nil) -> PhantomConfig {
     var c = PhantomConfig(seed: seed)
     c.subtypes = subtypes
     c.sliceCount = slices
     c.sliceThickness = thickness
-    c.matrix = 128
-    c.pixelSpacing = 1.8
+    c.matrix = 96
+    c.pixelSpacing = 2.4
     c.noise = noise
     c.partialVolume = partialVolume
     c.mimics = mimics
@@ -50,4 +50,26 @@ func which(_ tool: String) -> String? {
         if FileManager.default.isExecutableFile(atPath: path) { return path }
     }
     return nil
+}
+
+/// Exact-HU renders (no noise, no blur, no mimics) shared by the anatomy tests: each
+/// (subtypes, seed) is rendered once per test run.
+enum ExactSeries {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var cache: [String: PhantomSeries] = [:]
+
+    static func get(_ subtypes: [Subtype], seed: UInt64) throws -> PhantomSeries {
+        let key = "\(subtypes.map(\.rawValue))-\(seed)"
+        lock.lock(); defer { lock.unlock() }
+        if let s = cache[key] { return s }
+        let s = try render(smallConfig(seed: seed, subtypes: subtypes, slices: 8, noise: false, partialVolume: false, mimics: false))
+        cache[key] = s
+        return s
+    }
+
+    /// The two seeds each subtype is checked on.
+    static func seeds(_ s: Subtype) -> [UInt64] {
+        let i = UInt64(Subtype.allCases.firstIndex(of: s)!)
+        return [10 + i, 50 + i]
+    }
 }

@@ -1,6 +1,0 @@
-import XCTest
-@testable import DICOMIntake
-
-final class DICOMIntakeSmokeTests: XCTestCase {
-    func testModuleLinks() { XCTAssertEqual(String(describing: DICOMIntake.self), "DICOMIntake") }
-}
