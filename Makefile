@@ -8,7 +8,11 @@ DEMO_OUT ?= demo-out
 CONFIG ?= release
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
 
+<<<<<<< HEAD
 .PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels fuzz clean
+=======
+.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels bench fuzz clean train train-test
+>>>>>>> training
 
 all: build
 
@@ -51,6 +55,16 @@ bench: build pyenv
 
 fuzz:
 	@$(MAKE) --no-print-directory -f Tests/Fuzz/fuzz.mk all
+
+# --- training toolkit (PyTorch in Training/.venv; never part of `make test`) -----------------------
+# train: generate synthetic data -> train -> evaluate -> quantize -> calibrate -> package Models/default.
+train: build
+	@Training/train.sh "$(BIN)/ichtriage" "$(DATA)"
+
+# train-test: the toolkit's own tests (incl. the pipeline end to end on a small generated set).
+train-test: build
+	@Training/setup.sh
+	cd Training && ICHTRIAGE_SHARED_DATA=$(DATA) ICHTRIAGE_BIN="$(BIN)/ichtriage" .venv/bin/python -m pytest -q
 
 clean:
 	rm -rf .build build $(DEMO_OUT)

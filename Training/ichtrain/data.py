@@ -119,9 +119,26 @@ def _label_for(labels: dict[str, np.ndarray], sop: str):
     return labels.get(f"ID_{sop}", labels.get(sop))
 
 
+def read_series_table(folder) -> dict[str, dict]:
+    """`ichtriage phantom`'s series.csv (seed, anatomy, subtypes per SeriesInstanceUID), if present."""
+    path = os.path.join(folder, "series.csv")
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="") as f:
+        return {row["series_instance_uid"]: row for row in csv.DictReader(f) if row.get("series_instance_uid")}
+
+
+def split_key(series: Series) -> str:
+    """What the train/val/test split hashes: the generator seed when known (UIDs differ between
+    runs of the generator, seeds do not), else the SeriesInstanceUID."""
+    seed = series.meta.get("seed")
+    return f"seed:{seed}" if seed not in (None, "") else series.uid
+
+
 def load_index(dicom_dir, labels_csv) -> list[Series]:
     """Labelled series: every slice of every series must have labels (else DataError)."""
     labels = read_labels(labels_csv)
+    table = read_series_table(dicom_dir)
     found = scan_dicom(dicom_dir)
     if not found:
         raise DataError(f"{dicom_dir}: no axial CT slices found")
@@ -134,7 +151,7 @@ def load_index(dicom_dir, labels_csv) -> list[Series]:
             continue  # a series the labels file does not cover (e.g. RSNA test images)
         if missing:
             raise DataError(f"series {uid}: {len(missing)} slice(s) without labels, e.g. {missing[0]}")
-        out.append(Series(uid=uid, slices=refs, labels=np.stack(lab)))
+        out.append(Series(uid=uid, slices=refs, labels=np.stack(lab), meta=dict(table.get(uid, {}))))
     if not out:
         raise DataError(f"{labels_csv}: no label matches a slice under {dicom_dir}")
     return out

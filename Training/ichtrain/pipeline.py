@@ -3,6 +3,7 @@ evaluate -> package.  `python -m ichtrain pipeline --data DIR [...]` (see Traini
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shlex
@@ -14,14 +15,11 @@ import onnx
 import torch
 
 from . import bundle, calibrate, report
-from .data import SUBTYPES, load_index, load_series_pixels, read_real_exam, relpath, split_of
+from .data import SUBTYPES, load_index, split_key, load_series_pixels, read_real_exam, relpath, split_of
 from .evaluate import compare, evaluate, predict
 from .export import OnnxRunner, check_ops, export_onnx, ops_in
 from .model import count_macs
 from .train import TrainConfig, build_detector, fit_pca, slice_outputs, train_sequence, train_slices
-
-SPLITS = {"train": 0.6, "val": 0.2, "test": 0.2}
-
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m ichtrain pipeline", description=__doc__)
@@ -30,6 +28,9 @@ def parse_args(argv):
     ap.add_argument("--work", default="build/train", help="intermediate files (float ONNX, checkpoints)")
     ap.add_argument("--bundle", default="Models/default", help="where the model bundle is written")
     ap.add_argument("--calibration-dir", default="Calibration", help="calibration set manifest + results")
+    ap.add_argument("--extra-test", action="append", default=[], metavar="NAME=DIR",
+                    help="another labelled held-out set (RSNA format: DIR/labels.csv), evaluated on its own; repeatable")
+    ap.add_argument("--split", default="0.6,0.2,0.2", help="train,val,test fractions of DATA's series (by UID hash)")
     ap.add_argument("--real", help="folder of real exams without labels (their per-slice probabilities are reported)")
     ap.add_argument("--provenance", default="", help="how DATA was made (recorded in the report and calibration set)")
     ap.add_argument("--name", default="ichtriage-default")
@@ -76,8 +77,12 @@ def main(argv=None) -> int:
     # 1. data
     t = time.time()
     index = load_index(a.data, labels_csv)
-    split = {s.uid: split_of(s.uid, SPLITS) for s in index}
-    parts = {k: [s for s in index if split[s.uid] == k] for k in SPLITS}
+    fr = [float(v) for v in a.split.split(",")]
+    if len(fr) != 3 or abs(sum(fr) - 1) > 1e-6 or min(fr) <= 0:
+        raise SystemExit(f"error: --split needs three positive fractions summing to 1, got {a.split}")
+    splits = dict(zip(("train", "val", "test"), fr))
+    split = {s.uid: split_of(split_key(s), splits) for s in index}
+    parts = {k: [s for s in index if split[s.uid] == k] for k in splits}
     for k, v in parts.items():
         if not v:
             raise SystemExit(f"error: split '{k}' is empty ({len(index)} series): give more series")
@@ -105,7 +110,7 @@ def main(argv=None) -> int:
     float_path = os.path.join(a.work, "model-float32.onnx")
     model = export_onnx(det, float_path, pix["val"][0][:4])
     float_ops = ops_in(model)
-    calib = sorted(parts["train"], key=lambda s: s.uid)[: a.calib_series]
+    calib = sorted(parts["train"], key=split_key)[: a.calib_series]
     calib_ids = {s.uid for s in calib}
     calib_pix = [x for s, x in zip(parts["train"], pix["train"]) if s.uid in calib_ids]
     int8_path = os.path.join(a.bundle, "model.onnx")
@@ -115,11 +120,14 @@ def main(argv=None) -> int:
         "purpose": "int8 activation ranges (MinMax) for model.onnx",
         "provenance": a.provenance,
         "data": os.path.abspath(a.data),
-        "rule": f"the first {a.calib_series} training series by SeriesInstanceUID",
-        "series": [{"series_uid": s.uid, "slices": len(s.slices),
+        "rule": f"the first {a.calib_series} training series by split key (generator seed, else SeriesInstanceUID)",
+        "series": [{"split_key": split_key(s), "seed": s.meta.get("seed"), "series_uid": s.uid, "slices": len(s.slices),
                     "files": [relpath(r.path, a.data) for r in s.slices]} for s in calib],
     }
-    calib_id = "calib-" + bundle.hashlib.sha256(json.dumps(calib_record["series"], sort_keys=True).encode()).hexdigest()[:12]
+    h = hashlib.sha256(json.dumps([c["split_key"] for c in calib_record["series"]]).encode())
+    for x in calib_pix:  # the model input itself: identical when the generator remakes the same seeds
+        h.update(np.ascontiguousarray(x).tobytes())
+    calib_id = "calib-" + h.hexdigest()[:12]
     calib_record["calibration_id"] = calib_id
     timings["export_quantize"] = time.time() - t
 
@@ -133,6 +141,18 @@ def main(argv=None) -> int:
     ev = {"float32": evaluate(test_f, lab["test"], thr), "int8": evaluate(test_q, lab["test"], thr),
           "val_int8": evaluate(val_q, lab["val"], thr)}
     ev["int8_vs_float32"] = compare(ev["float32"], ev["int8"])
+    extra = {}
+    for spec in a.extra_test:
+        name, _, folder = spec.partition("=")
+        ex = load_index(folder, os.path.join(folder, "labels.csv"))
+        xp, xl = [load_series_pixels(s) for s in ex], [s.labels for s in ex]
+        e = {"float32": evaluate(predict(float_path, xp, a.threads), xl, thr),
+             "int8": evaluate(predict(int8_path, xp, a.threads), xl, thr), "folder": os.path.abspath(folder),
+             "series": [s.uid for s in ex]}
+        e["int8_vs_float32"] = compare(e["float32"], e["int8"])
+        extra[name] = e
+        log(f"extra test {name}: {len(ex)} series, int8 slice weighted log loss {e['int8']['slice']['weighted_log_loss']:.4f}")
+    ev["extra_tests"] = extra
     timings["calibrate_evaluate"] = time.time() - t
 
     # 8. real exams (no labels: real negatives, every slice's "any" probability reported)
@@ -164,7 +184,7 @@ def main(argv=None) -> int:
             "ops_float32": float_ops, "ops_int8": int8_ops}
     results = {"command": "python -m ichtrain pipeline " + " ".join(shlex.quote(v) for v in argv),
                "provenance": a.provenance, "labels_csv": os.path.abspath(labels_csv),
-               "splits": {k: [s.uid for s in v] for k, v in parts.items()},
+               "splits": {k: [split_key(s) for s in v] for k, v in parts.items()},
                "train_config": vars(cfg), "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
                "threshold_rule": thr_why, "evaluation": ev, "real_exams": real, "architecture": arch,
                "quantization": qsettings, "calibration_id": calib_id}

@@ -63,6 +63,18 @@ def render(r: dict) -> str:
         for level in ("slice", "series"):
             out += [f"### {k}, {level} level (synthetic test set, {ev[k][level]['n']} {level}s)", ""]
             out += _table(ev[k][level]) + [""]
+    for name, e in ev.get("extra_tests", {}).items():
+        c = e["int8_vs_float32"]
+        out += [f"## Extra held-out synthetic set '{name}' ({len(e['series'])} series from {e['folder']})", "",
+                "| model | slice weighted log loss | series weighted log loss | slice AUC any | series AUC any |",
+                "|---|---|---|---|---|"]
+        for k in ("float32", "int8"):
+            out.append(f"| {k} | {_f(e[k]['slice']['weighted_log_loss'])} | {_f(e[k]['series']['weighted_log_loss'])} | "
+                       f"{_f(e[k]['slice']['per_subtype']['any']['auc'])} | {_f(e[k]['series']['per_subtype']['any']['auc'])} |")
+        out += ["", f"Same series decision (any), int8 vs float32: {c['series_same_decision']}/{c['series_total']}.", ""]
+        for level in ("slice", "series"):
+            out += [f"### int8, {level} level ('{name}', {e['int8'][level]['n']} {level}s)", ""]
+            out += _table(e["int8"][level]) + [""]
     out += ["## Operating points", "",
             "Chosen on the validation split with the int8 model at series level (series score = max over "
             "slices): " + "; ".join(f"{s}: {_f(r['thresholds'][s])} ({r['threshold_rule'][s]})" for s in SUBTYPES), ""]
