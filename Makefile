@@ -8,11 +8,7 @@ DEMO_OUT ?= demo-out
 CONFIG ?= release
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
 
-<<<<<<< HEAD
-.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels fuzz clean
-=======
-.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels bench fuzz clean train train-test
->>>>>>> training
+.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels fuzz clean train train-test
 
 all: build
 

@@ -85,17 +85,14 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "DICOMIntake"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance"]),
-<<<<<<< HEAD
-        .testTarget(name: "TriageTests", dependencies: ["Triage"]),
+        .testTarget(
+            name: "TriageTests", dependencies: ["Triage", "DICOMIntake", "Inference", "Phantom"],
+            exclude: ["Support/tiny_detector.py", "Support/preprocess_parity.py"]
+        ),
         .testTarget(
             name: "IndicatorsTests",
             dependencies: ["Indicators", "Triage", "CCairo"],
             exclude: ["Golden"]  // read from the source tree by path, so ICHTRIAGE_UPDATE_GOLDEN can rewrite them
-=======
-        .testTarget(
-            name: "TriageTests", dependencies: ["Triage", "DICOMIntake", "Inference", "Phantom"],
-            exclude: ["Support/tiny_detector.py", "Support/preprocess_parity.py"]
->>>>>>> triage
         ),
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore"]),
     ],
