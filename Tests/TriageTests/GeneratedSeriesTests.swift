@@ -27,7 +27,7 @@ final class GeneratedSeriesTests: XCTestCase {
             config.mimics = c.mimics
             let phantom = PhantomRenderer.render(try PhantomCase(config))
             var writer = try DatasetWriter(root: root.appendingPathComponent(c.name))
-            _ = try writer.add(phantom, folder: "series", anatomy: "procedural")
+            _ = try writer.add(phantom.output, folder: "series")
             try writer.finish()
             let found = DICOMIntake.scan(folder: root.appendingPathComponent(c.name).path).series
             XCTAssertEqual(found.count, 1)
