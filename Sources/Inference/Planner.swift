@@ -205,11 +205,10 @@ final class Planner {
             out.nhwc = toNHWC
             out.buffer = try newBuffer(count: v.count, type: v.type, what: v.name)
             let (n, c, h, w) = (v.shape[0], v.shape[1], v.shape[2], v.shape[3])
-            let move = toNHWC
-                ? CopyStep.Move(src: src, srcOffset: 0, dstOffset: 0, shape: [n, h, w, c],
-                                srcStrides: [c * h * w, w, 1, h * w], dstStrides: contiguousStrides([n, h, w, c]))
-                : CopyStep.Move(src: src, srcOffset: 0, dstOffset: 0, shape: [n, c, h, w],
-                                srcStrides: [h * w * c, 1, w * c, c], dstStrides: contiguousStrides([n, c, h, w]))
+            // Iterate N, C, H, W so the innermost loop runs along W (long) rather than C (3 for an image input).
+            let nchw = contiguousStrides([n, c, h, w]), nhwcStrides = [h * w * c, 1, w * c, c]
+            let move = CopyStep.Move(src: src, srcOffset: 0, dstOffset: 0, shape: [n, c, h, w],
+                                     srcStrides: toNHWC ? nchw : nhwcStrides, dstStrides: toNHWC ? nhwcStrides : nchw)
             emit(CopyStep(label: "layout \(v.name)", dst: out.buffer!, moves: [move], elementSize: v.type.byteSize),
                  reads: [src], writes: [out.buffer!])
         }

@@ -3,49 +3,59 @@ import Foundation
 /// A small fixed pool of worker threads created once (at model load); `parallelFor` hands each thread a static
 /// share of the work without allocating or creating threads per call. The calling thread is worker 0.
 final class ThreadPool: @unchecked Sendable {
+    /// What the workers share; they hold it (not the pool), so the pool's deinit can stop them.
+    private final class State: @unchecked Sendable {
+        let threadCount: Int
+        let start: [DispatchSemaphore]
+        let done = DispatchSemaphore(value: 0)
+        // The job of the current parallelFor; valid only while the caller waits in parallelFor.
+        var job: ((Int, Int) -> Void)?
+        var jobCount = 0
+        var stopping = false
+
+        init(threadCount: Int) {
+            self.threadCount = threadCount
+            start = (0..<threadCount).map { _ in DispatchSemaphore(value: 0) }
+        }
+
+        func workerLoop(_ t: Int) {
+            while true {
+                start[t].wait()
+                if stopping { done.signal(); return }
+                runShare(t)
+                done.signal()
+            }
+        }
+
+        func runShare(_ t: Int) {
+            guard let job else { return }
+            var i = t
+            while i < jobCount {
+                job(i, t)
+                i += threadCount
+            }
+        }
+    }
+
     let threadCount: Int
-    private var workers: [Thread] = []
-    private let start: [DispatchSemaphore]
-    private let done = DispatchSemaphore(value: 0)
-    // The job of the current parallelFor; valid only while the caller waits in parallelFor.
-    private var job: ((Int, Int) -> Void)?
-    private var jobCount = 0
-    private var stopping = false
+    private let state: State
 
     init(threads: Int) {
         threadCount = max(1, threads)
-        start = (0..<threadCount).map { _ in DispatchSemaphore(value: 0) }
+        state = State(threadCount: threadCount)
         for t in 1..<max(threadCount, 1) {
-            let th = Thread { [unowned self] in self.workerLoop(t) }
+            let s = state
+            let th = Thread { s.workerLoop(t) }
             th.name = "ichtriage-infer-\(t)"
             th.stackSize = 1 << 20
-            workers.append(th)
             th.start()
         }
     }
 
     deinit {
-        stopping = true
-        for t in 1..<max(threadCount, 1) { start[t].signal() }
-        for _ in 1..<max(threadCount, 1) { done.wait() }
-    }
-
-    private func workerLoop(_ t: Int) {
-        while true {
-            start[t].wait()
-            if stopping { done.signal(); return }
-            runShare(t)
-            done.signal()
-        }
-    }
-
-    private func runShare(_ t: Int) {
-        guard let job else { return }
-        var i = t
-        while i < jobCount {
-            job(i, t)
-            i += threadCount
-        }
+        state.stopping = true
+        for t in 1..<max(threadCount, 1) { state.start[t].signal() }
+        for _ in 1..<max(threadCount, 1) { state.done.wait() }
     }
 
     /// Runs body(item, threadIndex) for item in 0..<count; thread t takes items t, t+T, t+2T, ...
@@ -55,13 +65,13 @@ final class ThreadPool: @unchecked Sendable {
             return
         }
         withoutActuallyEscaping(body) { escapable in
-            job = escapable
-            jobCount = count
+            state.job = escapable
+            state.jobCount = count
             let helpers = min(threadCount, count) - 1
-            for t in 1...helpers { start[t].signal() }
-            runShare(0)
-            for _ in 0..<helpers { done.wait() }
-            job = nil
+            for t in 1...helpers { state.start[t].signal() }
+            state.runShare(0)
+            for _ in 0..<helpers { state.done.wait() }
+            state.job = nil
         }
     }
 }

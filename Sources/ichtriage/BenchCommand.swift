@@ -32,11 +32,17 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed runs per measurement (best is kept).")
     var runs = 3
 
+    @Option(help: "The detector model file (benchmarked when it exists).")
+    var detector = "Models/detector.onnx"
+
     @Option(help: "Where generated benchmark models are kept.")
     var modelDir = ".build/bench-models"
 
     @Option(help: "Python venv with onnx and onnxruntime (default: $ICHTRIAGE_VENV or .venv-tools).")
     var venv: String?
+
+    @Flag(help: "Also print the slowest steps of each model (our engine, last thread count).")
+    var profile = false
 
     @Option(help: "int8 peak GMAC/s per core for the share-of-peak column (default: measured figure for the variant, see Benchmarks/engine-results.md).")
     var peakGmacs: Double?
@@ -59,11 +65,11 @@ struct BenchCommand: ParsableCommand {
         for name in models.split(separator: ",").map(String.init) {
             let path: String
             if name == "detector" {
-                guard FileManager.default.fileExists(atPath: "Models/detector.onnx") else {
-                    if !json { print("detector: Models/detector.onnx does not exist yet; skipped") }
+                guard FileManager.default.fileExists(atPath: detector) else {
+                    if !json { print("detector: \(detector) does not exist yet; skipped") }
                     continue
                 }
-                path = "Models/detector.onnx"
+                path = detector
             } else {
                 path = "\(modelDir)/\(name).onnx"
                 if !FileManager.default.fileExists(atPath: path) {
@@ -88,6 +94,14 @@ struct BenchCommand: ParsableCommand {
                     best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
                 }
                 let ours = Double(batch) / best
+                if profile {
+                    let steps = try plan.profile()
+                    let total = steps.reduce(0) { $0 + $1.seconds }
+                    for s in steps.sorted(by: { $0.seconds > $1.seconds }).prefix(12) {
+                        print(String(format: "  %6.2f ms %5.1f%%  %6.1f GMAC/s  %@", s.seconds * 1e3, 100 * s.seconds / total,
+                                     Double(s.macs) / s.seconds / 1e9, s.label as NSString))
+                    }
+                }
                 let ortLine = try shellOutput([python, "Benchmarks/ort_bench.py", path, "--batch", String(batch),
                                                "--threads", String(t), "--runs", String(max(1, runs))])
                 let ortObj = try JSONSerialization.jsonObject(with: Data(ortLine.utf8)) as? [String: Any]
@@ -121,11 +135,12 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    /// Per-core int8 peaks measured on the development machine by Benchmarks/kernels (see engine-results.md).
+    /// Per-core int8 peaks: AVX2 measured on the development machine by Benchmarks/kernels (RESULTS.md, 62.6-64.1
+    /// GMAC/s = 16 MAC per vpmaddwd); AVX-512 VNNI from the issue's figure for that machine class.
     static func defaultPeak(_ variant: String) -> Double {
         switch variant {
         case "avx512vnni": return 378
-        case "avx2": return 96
+        case "avx2": return 63
         default: return 0
         }
     }

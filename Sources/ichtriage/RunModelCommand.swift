@@ -10,6 +10,7 @@ struct RunModelCommand: ParsableCommand {
         abstract: "Run an ONNX model (int8 QDQ or float) on .npy inputs; write each output as <name>.npy.",
         discussion: """
             JSON fields (--json): model, kernel_variant, threads, seconds (one run, after planning),
+            arena_bytes (planned activation memory), peak_rss_bytes (this process, after the run),
             inputs [{name, type, shape}], outputs [{name, type, shape, file}].
             """
     )
@@ -64,16 +65,21 @@ struct RunModelCommand: ParsableCommand {
             try NPY.write(t, to: file)
             written.append(["name": name, "type": t.type.description, "shape": t.shape, "file": file.path])
         }
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        let rss = Int(usage.ru_maxrss) * 1024
         if json {
             let obj: [String: Any] = [
                 "model": model, "kernel_variant": CompiledPlan.kernelVariant, "threads": threads, "seconds": seconds,
+                "arena_bytes": plan.arenaBytes, "peak_rss_bytes": rss,
                 "inputs": feeds.sorted { $0.key < $1.key }.map { ["name": $0.key, "type": $0.value.type.description, "shape": $0.value.shape] },
                 "outputs": written,
             ]
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("ran \(model) in \(String(format: "%.3f", seconds)) s (\(threads) thread(s), kernels \(CompiledPlan.kernelVariant))")
+            print("ran \(model) in \(String(format: "%.3f", seconds)) s (\(threads) thread(s), kernels \(CompiledPlan.kernelVariant)); "
+                  + "arena \(plan.arenaBytes / 1048576) MiB, peak RSS \(rss / 1048576) MiB")
             for w in written { print("  \(w["name"]!) \(w["type"]!) \(w["shape"]!) -> \(w["file"]!)") }
         }
     }

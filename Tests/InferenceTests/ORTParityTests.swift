@@ -116,6 +116,24 @@ final class ORTParityTests: XCTestCase {
         try compare("detector", batch: 5, size: 64, threads: 2)
     }
 
+    /// The detector from the training toolkit, when a file exists (Models/detector.onnx or env ICHTRIAGE_DETECTOR).
+    func testShippedDetectorIfPresent() throws {
+        let env = ProcessInfo.processInfo.environment["ICHTRIAGE_DETECTOR"]
+        let path = env ?? Self.packageRoot.appendingPathComponent("Models/detector.onnx").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw XCTSkip("no detector model at \(path) yet (the training toolkit produces it)")
+        }
+        let ref = tmp.appendingPathComponent("ref-detector")
+        try FileManager.default.createDirectory(at: ref, withIntermediateDirectories: true)
+        try sh(["scripts/onnx/ort_run.py", path, ref.path, "--random", "6,3,256,256", "--seed", "4"])
+        let engine = try InferenceModel(contentsOf: URL(fileURLWithPath: path), options: EngineOptions(threads: 2))
+        let ours = try engine.run([engine.inputs[0].name: try NPY.read(ref.appendingPathComponent("input.npy"))])
+        let r = try NPY.read(ref.appendingPathComponent("probs.npy"))
+        let m = zip(ours["probs"]!.floats, r.floats).map { abs($0 - $1) }.max() ?? 0
+        print("parity shipped detector: probs max |diff| \(m)")
+        XCTAssertLessThanOrEqual(m, 1e-3)
+    }
+
     func testFloatModel() throws {
         try compare("convstack", act: "float", batch: 2, size: 32, floatTolerance: 1e-4, intermediateTolerance: 1e-4)
     }
