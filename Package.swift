@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "Appliance",
             dependencies: [
-                "DICOMIntake", "Triage", "Indicators",
+                "DICOMIntake", "Triage", "Indicators", "ModelStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),

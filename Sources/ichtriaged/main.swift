@@ -17,9 +17,6 @@ struct ICHTriageDaemon: AsyncParsableCommand {
     @Option(help: "Configuration file (JSON). Default: \(ApplianceConfiguration.defaultPath), or built-in defaults if it does not exist.")
     var config: String?
 
-    @Option(help: "Model bundle folder to analyse with (default: the model store's active model).")
-    var model: String?
-
     @Option(help: "Exit once no job is pending and nothing new arrived for this many seconds (demos and tests).")
     var exitWhenIdle: Double?
 
@@ -40,7 +37,7 @@ struct ICHTriageDaemon: AsyncParsableCommand {
             throw ExitCode(78)  // EX_CONFIG: systemd shows it; Restart=on-failure will not loop fast
         }
         let runtime = try ApplianceRuntime(configuration: configuration)
-        let analyzer = DetectorAnalyzer.make(modelFolder: model, configuration: configuration, logger: logger)
+        let analyzer = DetectorAnalyzer.make(configuration: configuration, logger: logger)
         let services = runtime.services(analyzer: analyzer, modelDescription: { analyzer.modelDescription }, logger: logger)
         var configured = services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         if let exitWhenIdle {
