@@ -20,10 +20,11 @@ pyenv: setup
 
 build: setup
 	$(SWIFT) build -c $(CONFIG) --product ichtriage
+	$(SWIFT) build -c $(CONFIG) --product ichtriaged
 
 # --- demo: the appliance's main job on its defaults --------------------------------------------
 demo: build
-	@scripts/demo.sh "$(BIN)/ichtriage" "$(DATA)" "$(DEMO_OUT)"
+	@scripts/demo.sh "$(BIN)" "$(DATA)" "$(DEMO_OUT)"
 
 # --- test: every test -----------------------------------------------------------------------------
 test: setup pyenv test-units test-kernels test-swift
