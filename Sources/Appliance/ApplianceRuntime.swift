@@ -2,6 +2,7 @@ import DICOMIntake
 import Foundation
 import Indicators
 import Logging
+import ModelStore
 import ServiceLifecycle
 
 /// Builds the appliance from its configuration: the same builder serves `ichtriaged` and the
@@ -41,7 +42,7 @@ public struct ApplianceRuntime: Sendable {
 
     /// The services, in start order (a ServiceGroup stops them in reverse).
     public func services(analyzer: SeriesAnalyzer, modelDescription: @escaping @Sendable () -> String,
-                         logger: Logger) -> [Service] {
+                         modelStore: ModelStore? = nil, logger: Logger) -> [Service] {
         var outputs = IndicatorService.Outputs()
         outputs.framebuffer = configuration.display.framebuffer
         outputs.png = configuration.display.png
@@ -57,7 +58,11 @@ public struct ApplianceRuntime: Sendable {
         let intake = IntakeService(folders: configuration.dropFolders, intake: intakeConfiguration, store: store,
                                    status: status, logger: logger)
         let housekeeping = HousekeepingService(store: store, status: status, configuration: configuration, logger: logger)
-        return [indicators, housekeeping, analysis, intake]
+        var services: [Service] = [indicators, housekeeping, analysis, intake]
+        if let modelStore {
+            services.append(ModelUpdateService(store: modelStore, folders: configuration.dropFolders + [configuration.stateDirectory + "/updates"], logger: logger))
+        }
+        return services
     }
 
     var gpioConfig: GPIOConfig? {

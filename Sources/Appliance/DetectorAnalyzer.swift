@@ -9,7 +9,7 @@ import Triage
 /// model there is nothing to analyse with: `unavailableReason` says why, jobs wait, the screen
 /// and the amber light show the fault. It never runs an unverified model.
 public final class DetectorAnalyzer: SeriesAnalyzer, @unchecked Sendable {
-    let store: ModelStore
+    public let store: ModelStore
     let triage: TriageConfiguration
     let outboxDirectory: URL
     let logger: Logger
@@ -32,7 +32,7 @@ public final class DetectorAnalyzer: SeriesAnalyzer, @unchecked Sendable {
         let storeConfiguration = ModelStoreConfiguration(
             storeDirectory: URL(fileURLWithPath: configuration.stateDirectory + "/models"),
             keysDirectory: URL(fileURLWithPath: configuration.modelKeysDirectory))
-        let store = ModelStore(configuration: storeConfiguration, selfTester: StructuralSelfTester())
+        let store = ModelStore(configuration: storeConfiguration, selfTester: EngineSelfTester(threads: configuration.threads))
         var triage = TriageConfiguration()
         triage.threads = configuration.threads
         return DetectorAnalyzer(store: store, triage: triage,

@@ -17,6 +17,9 @@ enum FolderWalk {
         let upper = name.uppercased()
         return upper == "DICOMDIR" || upper == "DIRFILE" || name == "System Volume Information"
             || name == "$RECYCLE.BIN" || upper == "THUMBS.DB" || upper.hasSuffix(".REASON.TXT")
+            // Model updates on a stick are the model store's (signed bundles, their receipts).
+            || name == "ichtriage-updates" || name.hasSuffix(".ichmodel")
+            || (name.hasPrefix("ichtriage-receipt-") && name.hasSuffix(".json"))
     }
 
     /// The files, sorted by path, and the directories walked (for inotify watches).

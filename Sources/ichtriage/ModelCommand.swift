@@ -1,3 +1,4 @@
+import Appliance
 import ArgumentParser
 import Foundation
 import ModelStore
@@ -31,9 +32,9 @@ private struct StoreOptions: ParsableArguments {
         return c
     }
 
-    /// The CLI has no inference engine wired yet: its self-test is structural and says so.
+    /// Installs self-test the staged model by running its vectors in our inference engine.
     func makeStore() -> ModelStore {
-        ModelStore(configuration: configuration(), selfTester: StructuralSelfTester())
+        ModelStore(configuration: configuration(), selfTester: EngineSelfTester())
     }
 }
 
@@ -166,7 +167,7 @@ extension ModelCommand {
         func run() throws {
             let r = store.makeStore().install(bundleAt: URL(fileURLWithPath: bundle),
                                           receiptDirectory: receiptDir.map { URL(fileURLWithPath: $0) })
-            let result = Result(receipt: r.receipt, stickReceipt: r.stickReceipt?.path, selfTester: "structural")
+            let result = Result(receipt: r.receipt, stickReceipt: r.stickReceipt?.path, selfTester: "engine")
             try finish("install", json: output.json, result: result, error: r.error) {
                 "\(r.receipt.result): \(describe(r.receipt.bundle)); active now: \(describe(r.receipt.activeModel))"
                     + (r.receipt.selfTest.map { "\nself-test: \($0.detail)" } ?? "")

@@ -38,7 +38,8 @@ struct ICHTriageDaemon: AsyncParsableCommand {
         }
         let runtime = try ApplianceRuntime(configuration: configuration)
         let analyzer = DetectorAnalyzer.make(configuration: configuration, logger: logger)
-        let services = runtime.services(analyzer: analyzer, modelDescription: { analyzer.modelDescription }, logger: logger)
+        let services = runtime.services(analyzer: analyzer, modelDescription: { analyzer.modelDescription },
+                                        modelStore: analyzer.store, logger: logger)
         var configured = services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         if let exitWhenIdle {
             let idle = IdleExit(store: runtime.store, status: runtime.status, idleSeconds: exitWhenIdle,

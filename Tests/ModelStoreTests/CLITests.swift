@@ -56,7 +56,7 @@ final class CLITests: XCTestCase {
         let ir = try XCTUnwrap(install.json?["result"] as? [String: Any])
         let receipt = try XCTUnwrap(ir["receipt"] as? [String: Any])
         XCTAssertEqual(receipt["result"] as? String, "installed")
-        XCTAssertEqual(ir["selfTester"] as? String, "structural")
+        XCTAssertEqual(ir["selfTester"] as? String, "engine")
         XCTAssertTrue(((receipt["selfTest"] as? [String: Any])?["detail"] as? String ?? "").contains("no inference engine"))
         let stickReceipt = try XCTUnwrap(ir["stickReceipt"] as? String)
         XCTAssertTrue(stickReceipt.hasPrefix(bundle.deletingLastPathComponent().path))
