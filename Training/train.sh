@@ -22,21 +22,21 @@ export ICHTRIAGE_SHARED_DATA=$REAL
 "$ROOT/Training/setup.sh"
 gen() { # out seed count extra-args...
   local out=$1 seed=$2 count=$3; shift 3
-  local stamp="$out/.done-$(echo "$seed $count $SLICES $*" | sha256sum | cut -c1-16)"
+  local stamp="$out/.done-$(echo "$seed $count $*" | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
     rm -rf "$out"
-    "$BIN" phantom --out "$out" --seed "$seed" --count "$count" --slices "$SLICES" "$@" >"$out.log" 2>&1 || return 1
+    "$BIN" phantom --out "$out" --seed "$seed" --count "$count" "$@" >"$out.log" 2>&1 || return 1
     touch "$stamp"
   fi
 }
 mkdir -p "$WORK"
-gen "$WORK/procedural" "$SEED" "$COUNT"
+gen "$WORK/procedural" "$SEED" "$COUNT" --slices "$SLICES"
 # Real-anatomy insertions (bleeds in the real exams' slices) are a held-out set only, when the
 # generator offers them; the real exams themselves stay unseen by training either way.
 EXTRA=(); REAL_NOTE="real-anatomy insertions: not available from this generator build"
 if gen "$WORK/real-anatomy" "$REAL_SEED" "$REAL_COUNT" --anatomy real --real-data "$REAL"; then
   EXTRA=(--extra-test "real-anatomy=$WORK/real-anatomy")
-  REAL_NOTE="ichtriage phantom --seed $REAL_SEED --count $REAL_COUNT --slices $SLICES --anatomy real (held out only)"
+  REAL_NOTE="ichtriage phantom --seed $REAL_SEED --count $REAL_COUNT --anatomy real (held out only)"
 else
   echo "train: $(tail -1 "$WORK/real-anatomy.log") -> no real-anatomy held-out set" >&2
 fi

@@ -1,9 +1,11 @@
 """Evaluation of an ONNX model on labelled series (slice and series level) and on real exams."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from .data import SUBTYPES
+from .data import SUBTYPES, load_index, load_series_pixels, split_key
 from .export import OnnxRunner
 from .metrics import summarize
 
@@ -35,3 +37,14 @@ def compare(float_eval: dict, int8_eval: dict) -> dict:
             "series_same_decision": same, "series_total": len(a),
             "series_same_decision_fraction": same / len(a) if a else None}
 
+
+
+def evaluate_set(folder: str, float_path: str, int8_path: str, thresholds: np.ndarray, threads: int = 2) -> dict:
+    """A whole labelled RSNA-format folder (DIR/labels.csv) as one held-out set, float32 and int8."""
+    ex = load_index(folder, os.path.join(folder, "labels.csv"))
+    xp, xl = [load_series_pixels(s) for s in ex], [s.labels for s in ex]
+    e = {"float32": evaluate(predict(float_path, xp, threads), xl, thresholds),
+         "int8": evaluate(predict(int8_path, xp, threads), xl, thresholds),
+         "folder": os.path.abspath(folder), "series": [split_key(s) for s in ex]}
+    e["int8_vs_float32"] = compare(e["float32"], e["int8"])
+    return e

@@ -16,7 +16,7 @@ import torch
 
 from . import bundle, calibrate, report
 from .data import SUBTYPES, load_index, split_key, load_series_pixels, read_real_exam, relpath, split_of
-from .evaluate import compare, evaluate, predict
+from .evaluate import compare, evaluate, evaluate_set, predict
 from .export import OnnxRunner, check_ops, export_onnx, ops_in
 from .model import count_macs
 from .train import TrainConfig, build_detector, fit_pca, slice_outputs, train_sequence, train_slices
@@ -47,6 +47,43 @@ def parse_args(argv):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     return ap.parse_args(argv)
+
+
+def write_reports(bundle_dir: str, results: dict) -> None:
+    with open(os.path.join(bundle_dir, "evaluation.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(bundle_dir, "EVALUATION.md"), "w") as f:
+        f.write(report.render(results))
+
+
+def add_test(argv=None) -> int:
+    """`python -m ichtrain add-test --bundle DIR --work DIR NAME=DIR ...`: evaluate an existing bundle
+    (int8 model.onnx, and WORK/model-float32.onnx) on more held-out sets at its own thresholds, and
+    update evaluation.json, EVALUATION.md and the manifest's hashes."""
+    ap = argparse.ArgumentParser(prog="python -m ichtrain add-test", description=add_test.__doc__)
+    ap.add_argument("--bundle", default="Models/default")
+    ap.add_argument("--work", default="build/train/run")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("sets", nargs="+", metavar="NAME=DIR")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    with open(os.path.join(a.bundle, "evaluation.json")) as f:
+        results = json.load(f)
+    with open(os.path.join(a.bundle, "manifest.json")) as f:
+        m = json.load(f)
+    thr = np.array([m["thresholds"][s] for s in SUBTYPES])
+    for spec in a.sets:
+        name, _, folder = spec.partition("=")
+        e = evaluate_set(folder, os.path.join(a.work, "model-float32.onnx"), os.path.join(a.bundle, "model.onnx"),
+                         thr, a.threads)
+        results["evaluation"].setdefault("extra_tests", {})[name] = e
+        results.setdefault("added_tests", []).append("python -m ichtrain add-test " + " ".join(map(shlex.quote, argv or sys.argv[2:])))
+        print(f"{name}: {len(e['series'])} series, int8 slice weighted log loss {e['int8']['slice']['weighted_log_loss']:.4f}")
+    write_reports(a.bundle, results)
+    bundle.write_manifest(a.bundle, name=m["name"], version=m["version"], thresholds=thr,
+                          threshold_notes=m["threshold_rule"], calibration_id=m["calibration_id"],
+                          quantization=m["quantization"], architecture=m["architecture"], created=m["created"])
+    return 0 if not bundle.verify(a.bundle) else 1
 
 
 def main(argv=None) -> int:
@@ -144,14 +181,9 @@ def main(argv=None) -> int:
     extra = {}
     for spec in a.extra_test:
         name, _, folder = spec.partition("=")
-        ex = load_index(folder, os.path.join(folder, "labels.csv"))
-        xp, xl = [load_series_pixels(s) for s in ex], [s.labels for s in ex]
-        e = {"float32": evaluate(predict(float_path, xp, a.threads), xl, thr),
-             "int8": evaluate(predict(int8_path, xp, a.threads), xl, thr), "folder": os.path.abspath(folder),
-             "series": [s.uid for s in ex]}
-        e["int8_vs_float32"] = compare(e["float32"], e["int8"])
-        extra[name] = e
-        log(f"extra test {name}: {len(ex)} series, int8 slice weighted log loss {e['int8']['slice']['weighted_log_loss']:.4f}")
+        extra[name] = evaluate_set(folder, float_path, int8_path, thr, a.threads)
+        log(f"extra test {name}: {len(extra[name]['series'])} series, int8 slice weighted log loss "
+            f"{extra[name]['int8']['slice']['weighted_log_loss']:.4f}")
     ev["extra_tests"] = extra
     timings["calibrate_evaluate"] = time.time() - t
 
@@ -194,10 +226,7 @@ def main(argv=None) -> int:
         json.dump({"calibration_id": calib_id, "thresholds": results["thresholds"], "rule": thr_why,
                    "validation_series": results["splits"]["val"], "validation_int8": ev["val_int8"]}, f, indent=1)
     timings["total"] = time.time() - t_start
-    with open(os.path.join(a.bundle, "evaluation.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    with open(os.path.join(a.bundle, "EVALUATION.md"), "w") as f:
-        f.write(report.render(results))
+    write_reports(a.bundle, results)
     bundle.write_manifest(a.bundle, name=a.name, version=a.version, thresholds=thr, threshold_notes=thr_why,
                           calibration_id=calib_id, quantization=qsettings, architecture=arch)
     problems = bundle.verify(a.bundle)

@@ -39,9 +39,13 @@ def render(r: dict) -> str:
         r["command"],
         "```",
         "",
+    ]
+    if r.get("added_tests"):
+        out += ["then, for held-out sets added afterwards to the same bundle:", "", "```sh", *r["added_tests"], "```", ""]
+    out += [
         f"Provenance of the data: {r['provenance'] or 'not recorded'}",
         "",
-        f"Splits by SeriesInstanceUID hash: train {len(r['splits']['train'])}, validation "
+        f"Splits by a hash of the generator seed (else SeriesInstanceUID): train {len(r['splits']['train'])}, validation "
         f"{len(r['splits']['val'])}, held-out test {n_test} series.",
         f"Timings (2 CPU threads): " + ", ".join(f"{k} {v:.0f} s" for k, v in r["timings_s"].items()),
         "",
@@ -61,7 +65,7 @@ def render(r: dict) -> str:
             "and the same decision on >= 99 % of series.", ""]
     for k in ("float32", "int8"):
         for level in ("slice", "series"):
-            out += [f"### {k}, {level} level (synthetic test set, {ev[k][level]['n']} {level}s)", ""]
+            out += [f"### {k}, {level} level (synthetic test set, {ev[k][level]['n']} {level} rows)", ""]
             out += _table(ev[k][level]) + [""]
     for name, e in ev.get("extra_tests", {}).items():
         c = e["int8_vs_float32"]

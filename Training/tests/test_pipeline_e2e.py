@@ -59,6 +59,13 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
     assert "SYNTHETIC" in report and "weighted log loss" in report
     cs = json.loads((calib / "calibration-set.json").read_text())
     assert len(cs["series"]) == 2 and cs["calibration_id"] == m["calibration_id"]
+    # more held-out sets can be added to an existing bundle (re-hashed, still verifying)
+    r = subprocess.run([sys.executable, "-m", "ichtrain", "add-test", "--bundle", str(bundle), "--work", str(work),
+                        f"again={data}"], cwd=TRAINING, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    ev2 = json.loads((bundle / "evaluation.json").read_text())
+    assert "again" in ev2["evaluation"]["extra_tests"] and verify(str(bundle)) == []
+    assert "'again'" in (bundle / "EVALUATION.md").read_text()
     # a tampered file no longer verifies
     with open(bundle / "selftest_probs.npy", "ab") as f:
         f.write(b"x")
