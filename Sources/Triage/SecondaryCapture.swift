@@ -3,7 +3,7 @@ import DICOMIntake
 import Foundation
 
 /// The key-slice overlays as a DICOM Secondary Capture series for PACS: new series and instance UIDs,
-/// filed in the source study, each image referencing its source CT slice, burned-in "NOT FOR DIAGNOSTIC USE".
+/// filed in the source study (its StudyInstanceUID), each image referencing its source CT slice (SourceImageSequence), burned-in "NOT FOR DIAGNOSTIC USE".
 enum SecondaryCapture {
     static func newUID() -> String {
         var buffer = [CChar](repeating: 0, count: 65)
@@ -29,12 +29,10 @@ enum SecondaryCapture {
                 ("(0010,0010)", nil, ""), ("(0010,0020)", nil, ""), ("(0010,0030)", nil, ""), ("(0010,0040)", nil, ""),
                 ("(0020,000D)", nil, series.studyInstanceUID), ("(0020,000E)", nil, seriesUID),
                 ("(0020,0010)", nil, ""), ("(0020,0011)", nil, "9901"), ("(0020,0013)", nil, String(n + 1)),
-                ("(0020,0020)", nil, ""), ("(0028,0301)", nil, "YES"),
+                ("(0020,0020)", nil, ""), ("(0020,0060)", nil, ""), ("(0028,0301)", nil, "YES"),
                 ("(0020,4000)", nil, "NOT FOR DIAGNOSTIC USE. Key slice \(image.key.index + 1), p=\(String(format: "%.3f", image.key.probability))"),
                 ("(0008,2112)[0].(0008,1150)", nil, CDICOM_SOP_CLASS_CT_IMAGE),
                 ("(0008,2112)[0].(0008,1155)", nil, image.key.sopInstanceUID),
-                ("(0008,1110)[0].(0008,1150)", nil, "1.2.840.10008.3.1.2.3.1"),
-                ("(0008,1110)[0].(0008,1155)", nil, series.studyInstanceUID),
             ]
             try writeFile(url: url, attributes: attributes, rgb: image.rgb, size: image.size)
             urls.append(url)

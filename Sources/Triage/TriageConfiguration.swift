@@ -31,6 +31,10 @@ public struct TriageConfiguration: Sendable, Equatable {
     public var overlayOpacity: Float = 0.5
     /// Worker threads for decoding, preprocessing and the engine.
     public var threads = 2
+    /// When set, the detector's input of each series is also written there as `<SeriesInstanceUID>-input.npy`
+    /// ([S,3,256,256] float32) with `<SeriesInstanceUID>-slices.txt` (the files of each slab), for parity
+    /// checks against the training toolkit's preprocessing.
+    public var inputDumpFolder: String?
 
     public init() {}
 }

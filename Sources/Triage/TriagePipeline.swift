@@ -156,6 +156,18 @@ public final class TriagePipeline: @unchecked Sendable {
         }
         decoded = []
         timings["preprocess"] = clock.lap()
+        if let dump = configuration.inputDumpFolder {
+            do {
+                let input = try plan.inputBuffer(ModelBundle.inputName)
+                let name = TriageOutputs.safeName(series.seriesInstanceUID)
+                try NPY.write(Tensor(type: .float32, shape: [slabs.count, 3, size, size], bytes: [UInt8](input)),
+                              to: URL(fileURLWithPath: dump).appendingPathComponent("\(name)-input.npy"))
+                try slabs.map { $0.map { series.slices[$0].path }.joined(separator: "\t") }.joined(separator: "\n")
+                    .write(toFile: dump + "/\(name)-slices.txt", atomically: true, encoding: .utf8)
+            } catch {
+                return finish(.notAnalysable, reason: "inference failed: cannot dump the input: \(error)")
+            }
+        }
 
         // 4. The detector, one batch for the whole series.
         let probs: [Float]

@@ -28,6 +28,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(help: "Also render key images for NEGATIVE series (the most probable 'any' slice).")
     var keyImagesAlways = false
 
+    @Option(help: ArgumentHelp("Also write each series' detector input (NPY) into this folder (parity checks).", visibility: .hidden))
+    var dumpInput: String?
+
     func validate() throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -40,6 +43,7 @@ struct AnalyzeCommand: ParsableCommand {
         var config = TriageConfiguration()
         config.threads = threads
         config.keyImagesForNegatives = keyImagesAlways
+        config.inputDumpFolder = dumpInput
         let modelFolder = model.map { URL(fileURLWithPath: $0) } ?? ModelBundle.defaultFolder()
         let pipeline = TriagePipeline(configuration: config, modelFolder: modelFolder)
         let outputs = TriageOutputs(root: URL(fileURLWithPath: out))
@@ -84,7 +88,7 @@ struct AnalyzeReport: Encodable {
             reason = a.record.reason
             probabilities = a.record.probabilities
             slices = a.slices.map { Slice(sopInstanceUID: $0.sopInstanceUID, probabilities: $0.probabilities) }
-            slabs = a.slabs.count
+            slabs = a.slices.isEmpty ? 0 : a.slabs.count
             keySlices = a.record.keySlices
             thumbnails = written.thumbnails.map(\.path)
             secondaryCaptures = written.secondaryCaptures.map(\.path)
