@@ -76,7 +76,7 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
             opt.step()
             sched.step()
             step += 1
-            run += float(loss)
+            run += float(loss.detach())
             if step % cfg.log_every == 0:
                 log(f"slice epoch {epoch + 1}/{cfg.slice_epochs} step {step}/{total} "
                     f"loss {run / (b + 1):.4f} ({time.time() - t0:.0f}s)")
@@ -130,7 +130,7 @@ def train_sequence(embs: list[np.ndarray], logits: list[np.ndarray], labels: lis
             loss.backward()
             opt.step()
             sched.step()
-            run += float(loss)
+            run += float(loss.detach())
         if (epoch + 1) % 5 == 0 or epoch == cfg.seq_epochs - 1:
             log(f"sequence epoch {epoch + 1}/{cfg.seq_epochs}: mean loss {run / max(len(z), 1):.4f}")
     return seq.eval()
