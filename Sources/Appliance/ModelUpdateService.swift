@@ -44,9 +44,10 @@ public struct ModelUpdateService: Service {
         let fm = FileManager.default
         var found: [(URL, String)] = []
         for folder in folders {
-            for dir in [folder, folder + "/ichtriage-updates"] + ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).map {
-                folder + "/" + $0 + "/ichtriage-updates"
-            } {
+            // The folder itself, its ichtriage-updates/, and that of each subfolder (one stick each).
+            let subfolders = (try? fm.contentsOfDirectory(atPath: folder)) ?? []
+            let places = [folder, folder + "/ichtriage-updates"] + subfolders.map { folder + "/" + $0 + "/ichtriage-updates" }
+            for dir in places {
                 guard let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
                 for name in names.sorted() where name.hasSuffix(".ichmodel") && !name.hasPrefix(".") {
                     let url = URL(fileURLWithPath: dir).appendingPathComponent(name)

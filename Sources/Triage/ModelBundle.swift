@@ -30,6 +30,8 @@ public final class ModelBundle: @unchecked Sendable {
         return URL(fileURLWithPath: "/usr/share/ichtriage/models/default")
     }
 
+    /// Reads both manifest forms: the training toolkit's (`name`, `version`, `model`) and the
+    /// signed bundle's in the model store (`modelName`, `modelVersion`, `modelFile`; docs/model-bundles.md).
     private struct Manifest: Decodable {
         var name: String
         var version: String
@@ -37,6 +39,20 @@ public final class ModelBundle: @unchecked Sendable {
         var labels: [String]?
         var thresholds: [String: Double]
         var suspect_thresholds: [String: Double]?
+
+        private enum Keys: String, CodingKey {
+            case name, version, model, labels, thresholds, suspect_thresholds, modelName, modelVersion, modelFile
+        }
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: Keys.self)
+            name = try c.decodeIfPresent(String.self, forKey: .modelName) ?? c.decode(String.self, forKey: .name)
+            version = try c.decodeIfPresent(String.self, forKey: .modelVersion) ?? c.decode(String.self, forKey: .version)
+            model = try c.decodeIfPresent(String.self, forKey: .modelFile) ?? c.decodeIfPresent(String.self, forKey: .model)
+            labels = try c.decodeIfPresent([String].self, forKey: .labels)
+            thresholds = try c.decode([String: Double].self, forKey: .thresholds)
+            suspect_thresholds = try c.decodeIfPresent([String: Double].self, forKey: .suspect_thresholds)
+        }
     }
 
     public init(folder: URL, threads: Int = 2) throws {
