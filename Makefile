@@ -8,7 +8,7 @@ DEMO_OUT ?= demo-out
 CONFIG ?= release
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
 
-.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels fuzz clean train train-test
+.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels model-check fuzz clean train train-test
 
 all: build
 
@@ -46,6 +46,10 @@ test-units:
 # Kernel micro-benchmark: GMAC/s and share of the int8 peak, one thread (BENCH_ARGS="--isa scalar --seconds 1").
 bench-kernels:
 	@$(MAKE) --no-print-directory -f Tests/KernelTests/kernels.mk bench
+
+# The trained model on generated series (tiers, Grad-CAM peak inside the bleed mask); release build.
+model-check: setup
+	ICHTRIAGE_MODEL_CHECK=1 ICHTRIAGE_SHARED_DATA=$(DATA) $(SWIFT) test -c release --filter GeneratedSeriesTests
 
 bench: build pyenv
 	"$(BIN)/ichtriage" bench

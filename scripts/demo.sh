@@ -54,19 +54,24 @@ echo "-- running the service: ichtriaged --config $RUN/ichtriaged.json --exit-wh
 sed 's/^<[0-9]>/   /' "$RUN/ichtriaged.log" | grep -vE 'file skipped' | tail -n 30
 
 echo
-echo "-- alerts"
+echo "-- alerts (newest last; source folder in brackets)"
+for d in "$RUN"/drop/*; do "$BIN/ichtriage" scan --json "$d" > "$RUN/scan-$(basename "$d").json"; done
 found=0
 for record in "$RUN"/state/alerts/*/alert.json; do
   [ -f "$record" ] || continue
   found=1
-  python3 - "$record" <<'PY'
-import json, sys
+  python3 - "$record" "$RUN" <<'PY'
+import glob, json, os, sys
 r = json.load(open(sys.argv[1]))
+source = "?"
+for scan in glob.glob(os.path.join(sys.argv[2], "scan-*.json")):
+    if any(s["seriesInstanceUID"] == r["seriesInstanceUID"] for s in json.load(open(scan)).get("series", [])):
+        source = os.path.basename(scan)[5:-5]
 p = r.get("probabilities", {})
 probs = " ".join(f"{k}={p[k]:.2f}" for k in ["any","epidural","intraparenchymal","intraventricular","subarachnoid","subdural"] if k in p)
-print(f"   {r['tier']:<15} series ...{r['seriesInstanceUID'][-12:]}  {probs}")
-if r.get("reason"): print(f"   {'':15} reason: {r['reason']}")
-for t in r.get("thumbnails", []): print(f"   {'':15} thumbnail: {t}")
+print(f"   {r['tier']:<9} [{source}] {probs}")
+if r.get("reason"): print(f"             reason: {r['reason']}")
+print(f"             {len(r.get('thumbnails', []))} Grad-CAM thumbnails in {os.path.dirname(sys.argv[1])}")
 PY
 done
 [ "$found" = 1 ] || echo "   none (see the service log above)"
