@@ -118,10 +118,9 @@ public final class AnalysisService: Service, @unchecked Sendable {
         }
     }
 
-    /// Where a series' record and thumbnails live (UIDs are digits and dots: safe as names).
+    /// Where a series' record and thumbnails live: the folder TriageOutputs writes.
     public static func outputFolder(_ alertsDirectory: URL, _ series: SeriesKey) -> URL {
-        let safe = String(series.seriesInstanceUID.map { $0.isNumber || $0 == "." ? $0 : "_" })
-        return alertsDirectory.appendingPathComponent(safe, isDirectory: true)
+        alertsDirectory.appendingPathComponent(TriageOutputs.safeName(series.seriesInstanceUID), isDirectory: true)
     }
 
     private func notAnalysable(_ job: Job, reason: String, started: Date) -> AnalysisOutcome {

@@ -63,7 +63,8 @@ public struct TriageOutputs: Sendable {
     }
 
     /// UIDs are digits and dots already; anything else becomes '_' so a hostile UID cannot leave `root`.
-    static func safeName(_ uid: String) -> String {
+    /// A series' folder name: the UID's digits and dots (at most 64 characters).
+    public static func safeName(_ uid: String) -> String {
         let cleaned = String(uid.map { $0.isNumber || $0 == "." ? $0 : "_" }.prefix(64))
         return cleaned.isEmpty || cleaned.allSatisfy({ $0 == "." }) ? "series" : cleaned
     }
