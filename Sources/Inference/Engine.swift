@@ -104,7 +104,12 @@ public final class CompiledPlan: @unchecked Sendable {
     public let macs: Int
     public let stepLabels: [String]
 
-    let model: InferenceModel
+    // What runs need from the model, held here rather than the model itself: the model caches its
+    // plans, so a plan holding its model would keep both alive forever (a model replaced by an
+    // update would never be freed, nor its worker threads stopped).
+    let pool: ThreadPool
+    /// The packed weights the steps point into.
+    let cache: PackCache
     let steps: [Step]
     let store: ConstantStore
     let arena: UnsafeMutableRawPointer
@@ -114,7 +119,8 @@ public final class CompiledPlan: @unchecked Sendable {
     let outputBuffers: [String: Buffer]
 
     init(model: InferenceModel, inputShapes: [String: [Int]], extraOutputs: [String]) throws {
-        self.model = model
+        pool = model.pool
+        cache = model.cache
         store = ConstantStore()
         let planner = Planner(graph: model.graph, cache: model.cache, store: store, extraOutputs: extraOutputs)
         try planner.plan(inputShapes: inputShapes)
@@ -125,7 +131,7 @@ public final class CompiledPlan: @unchecked Sendable {
         AllocationCounter.bump()
         for b in planner.buffers { b.ptr = arena + b.offset }
         scratchPerThread = (planner.scratchBytes + 63) / 64 * 64
-        scratchBytes = scratchPerThread * model.pool.threadCount
+        scratchBytes = scratchPerThread * pool.threadCount
         scratch = UnsafeMutableRawPointer.allocate(byteCount: max(scratchBytes, 64), alignment: 64)
         AllocationCounter.bump()
         steps = planner.steps
@@ -188,13 +194,13 @@ public final class CompiledPlan: @unchecked Sendable {
 
     /// Runs every step. Allocates nothing: all memory was planned when the plan was compiled.
     public func run() throws {
-        let ctx = RunContext(pool: model.pool, scratch: scratch, scratchPerThread: scratchPerThread)
+        let ctx = RunContext(pool: pool, scratch: scratch, scratchPerThread: scratchPerThread)
         for s in steps { try s.run(ctx) }
     }
 
     /// Runs and reports seconds per step (profiling; allocates the result).
     public func profile() throws -> [(label: String, seconds: Double, macs: Int)] {
-        let ctx = RunContext(pool: model.pool, scratch: scratch, scratchPerThread: scratchPerThread)
+        let ctx = RunContext(pool: pool, scratch: scratch, scratchPerThread: scratchPerThread)
         var r: [(String, Double, Int)] = []
         for s in steps {
             let t0 = DispatchTime.now().uptimeNanoseconds

@@ -104,8 +104,15 @@ final class EngineTests: XCTestCase {
         try plan.setInput("x", input([4, 3, 8, 8]))
         try plan.run()
         let before = AllocationCounter.count
-        _ = HeapProbe.bytesInUse()  // the probe's own first call (dlopen) allocates for good
-        let heapBefore = HeapProbe.bytesInUse()
+        var heapBefore = HeapProbe.bytesInUse()  // the probe's own first call (dlopen) allocates for good
+        // Worker threads of models freed by earlier tests may still be exiting (their cleanup allocates
+        // and frees on those threads): wait until the heap is quiet before measuring.
+        for _ in 0..<40 {
+            usleep(50_000)
+            let now = HeapProbe.bytesInUse()
+            if now == heapBefore { break }
+            heapBefore = now
+        }
         for _ in 0..<20 { try plan.run() }
         let heapAfter = HeapProbe.bytesInUse()
         if let heapBefore, let heapAfter {
@@ -115,6 +122,37 @@ final class EngineTests: XCTestCase {
         }
         XCTAssertEqual(AllocationCounter.count, before, "a run allocated engine memory")
         XCTAssertGreaterThan(plan.arenaBytes, 0)
+    }
+
+    /// A model no one holds is freed with its cached plans (arenas) and worker threads, even after a
+    /// plan was used: a model replaced by an update must not stay in memory for the life of the service.
+    /// (Found by the ONNX fuzzer's leak checker: plans held their model, the model held its plans.)
+    func testAModelAndItsPlansAreFreedWhenReleased() throws {
+        weak var released: InferenceModel?
+        weak var releasedPlan: CompiledPlan?
+        do {
+            let model = try InferenceModel(data: try ModelBuilder.smallQDQ().data(), options: EngineOptions(threads: 2))
+            let plan = try model.plan(inputShapes: ["x": [2, 3, 8, 8]])
+            try plan.setInput("x", input([2, 3, 8, 8]))
+            try plan.run()
+            released = model
+            releasedPlan = plan
+        }
+        XCTAssertNil(released, "the model is still alive")
+        XCTAssertNil(releasedPlan, "its plan is still alive")
+    }
+
+    /// A plan kept after its model is gone still runs (it holds the pool and packed weights it uses).
+    func testAPlanOutlivesItsModel() throws {
+        var model: InferenceModel? = try InferenceModel(data: try ModelBuilder.smallQDQ().data(), options: EngineOptions(threads: 2))
+        let plan = try model!.plan(inputShapes: ["x": [2, 3, 8, 8]])
+        try plan.setInput("x", input([2, 3, 8, 8]))
+        try plan.run()
+        let first = plan.output("probs")
+        model = nil
+        try plan.setInput("x", input([2, 3, 8, 8]))  // the arena may reuse the input's bytes during a run
+        try plan.run()
+        XCTAssertEqual(plan.output("probs"), first)
     }
 
     func testMemoryPlannerReusesDeadBuffers() {
