@@ -96,7 +96,8 @@ enum TensorOps {
         let inner = shape[(a + 1)...].reduce(1, *)
         let blockShape = Array(shape[..<a]) + Array(shape[(a + 1)...])
         let srcStrides = Array(s[..<a]) + Array(s[(a + 1)...])
-        let dstStrides = Array(os[..<a]) + Array(os[(a + indicesShape.count + 1)...])
+        // Output dims: shape[..<a], then the indices' dims, then shape[(a+1)...]: the block keeps the first and last groups.
+        let dstStrides = Array(os[..<a]) + Array(os[(a + indicesShape.count)...])
         var moves: [MoveSpec] = []
         for (i, raw) in indices.enumerated() {
             let idx = raw < 0 ? raw + shape[a] : raw

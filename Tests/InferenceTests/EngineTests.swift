@@ -155,6 +155,43 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(plan.output("probs"), first)
     }
 
+    /// Gather on every axis, with 1-D, 2-D and scalar indices and a negative index, against a direct
+    /// computation. (A wrong output stride for dims after the gathered axis was found by the ONNX fuzzer.)
+    func testGatherOnEveryAxis() throws {
+        let shape = [2, 3, 4]
+        let x = (0..<24).map(Float.init)
+        func at(_ i: [Int]) -> Float { x[(i[0] * 3 + i[1]) * 4 + i[2]] }
+        for axis in 0..<3 {
+            for (indices, indicesShape) in [([1, 0], [2]), ([0, -1, 1, 0], [2, 2]), ([1], [])] {
+                var b = ModelBuilder()
+                b.input("x", .float32, shape.map { Int64($0) })
+                b.initializer("i", Tensor(type: .int64, shape: indicesShape,
+                                          bytes: indices.map(Int64.init).withUnsafeBytes { [UInt8]($0) }))
+                b.node("Gather", ["x", "i"], ["y"], int: ["axis": Int64(axis)])
+                b.output("y")
+                let model = try InferenceModel(data: try b.data())
+                let y = try model.run(["x": Tensor(floats: x, shape: shape)])["y"]!
+                let outShape = Array(shape[..<axis]) + indicesShape + Array(shape[(axis + 1)...])
+                XCTAssertEqual(y.shape, outShape, "axis \(axis) indices \(indicesShape)")
+                // Expected: walk the output index space.
+                var expected: [Float] = []
+                let n = outShape.reduce(1, *)
+                for flat in 0..<n {
+                    var rest = flat, idx = [Int](repeating: 0, count: outShape.count)
+                    for d in stride(from: outShape.count - 1, through: 0, by: -1) { idx[d] = rest % outShape[d]; rest /= outShape[d] }
+                    let k = indicesShape.count
+                    var flatIndex = 0
+                    for d in 0..<k { flatIndex = flatIndex * indicesShape[d] + idx[axis + d] }
+                    var g = indices[flatIndex]
+                    if g < 0 { g += shape[axis] }
+                    let src = Array(idx[..<axis]) + [g] + Array(idx[(axis + k)...])
+                    expected.append(at(src))
+                }
+                XCTAssertEqual(y.floats, expected, "axis \(axis) indices \(indicesShape)")
+            }
+        }
+    }
+
     func testMemoryPlannerReusesDeadBuffers() {
         let a = Buffer(bytes: 1000), b = Buffer(bytes: 1000), c = Buffer(bytes: 1000)
         (a.first, a.last) = (0, 1)
