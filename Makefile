@@ -8,7 +8,7 @@ DEMO_OUT ?= demo-out
 CONFIG ?= release
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
 
-.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels model-check fuzz clean train train-test
+.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels model-check fuzz fuzz-onnx clean train train-test
 
 all: build
 
@@ -56,6 +56,10 @@ bench: build pyenv
 
 fuzz:
 	@$(MAKE) --no-print-directory -f Tests/Fuzz/fuzz.mk all
+
+# Fuzzing the ONNX loader and planner (libFuzzer + ASan on the Swift code), FUZZ_SECONDS (default 60).
+fuzz-onnx:
+	@$(MAKE) --no-print-directory -f Tests/Fuzz/fuzz.mk onnx
 
 # --- training toolkit (PyTorch in Training/.venv; never part of `make test`) -----------------------
 # train: generate synthetic data -> train -> evaluate -> quantize -> calibrate -> package Models/default.

@@ -81,6 +81,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Replay tool for the ONNX fuzzer's inputs; `make fuzz-onnx` builds the same file with libFuzzer.
+        .executableTarget(name: "FuzzONNX", dependencies: ["Inference"], path: "Tests/Fuzz/ONNX"),
         .testTarget(name: "DICOMIntakeTests", dependencies: ["DICOMIntake", "CDICOM"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "CKernels"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "DICOMIntake"]),

@@ -17,6 +17,20 @@ final class MalformedModelTests: XCTestCase {
         }
     }
 
+    /// Every input kept from fuzzing (Tests/Fuzz/onnx-corpus: the seeds, and any input that once crashed
+    /// or leaked, added there after its fix) loads or is refused with an error, never a crash.
+    func testFuzzCorpusLoadsOrFailsCleanly() throws {
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/onnx-corpus")
+        let files = try FileManager.default.contentsOfDirectory(at: corpus, includingPropertiesForKeys: nil)
+        XCTAssertGreaterThanOrEqual(files.count, 3, "the seed corpus is missing")
+        var loaded = 0
+        for file in files {
+            if (try? InferenceModel(data: try Data(contentsOf: file))) != nil { loaded += 1 }
+        }
+        XCTAssertGreaterThanOrEqual(loaded, 3, "the seed models must load")
+    }
+
     func testValidSmallModelLoads() throws {
         let m = try InferenceModel(data: try ModelBuilder.smallQDQ().data())
         XCTAssertEqual(m.outputNames, ["probs"])
