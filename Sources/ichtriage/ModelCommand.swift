@@ -32,9 +32,10 @@ private struct StoreOptions: ParsableArguments {
         return c
     }
 
-    /// Installs self-test the staged model by running its vectors in our inference engine.
+    /// Installs self-test the staged model by running its vectors in our inference engine, then
+    /// the reference series kept in the store through the triage pipeline (as the service does).
     func makeStore() -> ModelStore {
-        ModelStore(configuration: configuration(), selfTester: EngineSelfTester())
+        ModelStore.appliance(configuration: configuration())
     }
 }
 
