@@ -157,14 +157,14 @@ public struct ReferenceSeriesChecker: ReferenceSeriesCheck {
 
     /// The check on a bundle folder (staged, or an installed slot).
     public func check(modelFolder: URL) -> SelfTestOutcome {
-        let loaded: [ReferenceSeries.Loaded]
-        do { loaded = try reference.load() } catch {
-            return .fail("the reference series kept on this appliance cannot be read or made: \(error)")
-        }
         var triage = TriageConfiguration()
         triage.threads = threads
         let pipeline = TriagePipeline(configuration: triage, modelFolder: modelFolder)
         if let problem = pipeline.bundleProblem { return .fail("the model does not load in the triage pipeline: \(problem)") }
+        let loaded: [ReferenceSeries.Loaded]
+        do { loaded = try reference.load() } catch {
+            return .fail("the reference series kept on this appliance cannot be read or made: \(error)")
+        }
         let labels = HemorrhageLabel.allCases
         var rows: [[Double]] = []
         var summaries: [String] = []
