@@ -83,7 +83,8 @@ struct ScreenLayout {
 
         var footerLines = healthLineTexts().map { (text: $0, colour: Colour.secondary) }
         if let update = state.health.modelUpdate {
-            footerLines.insert((modelUpdateText(update), update.outcome.needsAttention ? .amber : Colour(0x66BB6A)), at: 0)
+            let colour = update.outcome.needsAttention ? Colour.amber : Colour(0x66BB6A)
+            footerLines.insert(contentsOf: modelUpdateTexts(update).map { ($0, colour) }, at: 0)
         }
         let footer: Rect
         (footer, rest) = rest.sliceBottom(Double(footerLines.count) * 4.2 * u + 1.6 * u)
@@ -186,16 +187,16 @@ struct ScreenLayout {
         }
     }
 
-    /// "Model update 14:02 (5 min ago): REJECTED ich-det 1.2.0 · active: ich-det 1.0.0 · self-test failed: ...".
-    /// The reason comes last, so a narrow panel cuts it, not the result or the active model.
-    func modelUpdateText(_ n: ModelUpdateNotice) -> String {
+    /// "Model update 14:02 (5 min ago): REJECTED ich-det 1.2.0 · active: ich-det 1.0.0", and for a
+    /// refusal, failure or rollback a second line with the reason (cut with an ellipsis when long).
+    func modelUpdateTexts(_ n: ModelUpdateNotice) -> [String] {
         let what = n.action == "install" ? "Model update" : n.action == "rollback" ? "Model rollback" : "Automatic rollback"
         var line = what + " " + text.clock(n.time, zone: config.timeZone) + " (" + text.elapsed(from: n.time, to: state.now) + "): "
         line += n.outcome.words
         if let subject = n.subject { line += " " + subject }
         line += " · active: " + (n.activeModel ?? "NONE")
-        if let reason = n.reason, n.outcome.needsAttention { line += " · " + reason }
-        return line
+        guard let reason = n.reason, n.outcome.needsAttention else { return [line] }
+        return [line, "Why: " + reason]
     }
 
     private func drawNoAlerts(_ r: Rect) {

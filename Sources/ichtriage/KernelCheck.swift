@@ -112,8 +112,8 @@ enum KernelCheck {
             return Int(status) == Int(ICK_OK) ? output : nil
         }
         guard let reference = convolve(ICK_ISA_SCALAR) else { return "\(label): the scalar reference failed to run" }
-        guard let actual = convolve(isa) else { return "\(label): the variant failed to run" }
-        guard let first = zip(reference, actual).firstIndex(where: { $0 != $1 }) else { return nil }
+        guard let actual = convolve(isa), actual.count == reference.count else { return "\(label): the variant failed to run" }
+        guard let first = reference.indices.first(where: { reference[$0] != actual[$0] }) else { return nil }
         return "\(label): first difference at byte \(first)"
     }
 }

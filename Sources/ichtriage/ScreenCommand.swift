@@ -106,7 +106,7 @@ struct ScreenCommand: ParsableCommand {
         var summary: [String: Any] = ["alerts": loaded.count, "problems": problems]
         if let receipt {
             summary["modelUpdate"] = ["action": receipt.action, "time": receipt.time, "result": receipt.result,
-                                      "activeModel": receipt.activeModel.map { "\($0.modelName) \($0.modelVersion)" } ?? NSNull()]
+                                      "activeModel": receipt.activeModel.map { "\($0.modelName) \($0.modelVersion)" as Any } ?? NSNull()] as [String: Any]
         }
         if let framebuffer {
             let device = try LinuxFramebuffer(path: framebuffer)

@@ -1,4 +1,5 @@
 import Foundation
+import Indicators
 import ModelStore
 import XCTest
 @testable import Appliance
