@@ -4,8 +4,9 @@ import ModelStore
 import Phantom
 import Triage
 
-/// The reference series kept on the appliance: two small generated head CT series, one with a
-/// known subdural bleed and one without, written once as DICOM under `<store>/reference/` and
+/// The reference series kept on the appliance: two small generated head CT series (256x256, 12
+/// slices), one with a known subdural bleed and one without, written once as DICOM (about 3 MB)
+/// under `<store>/reference/` and
 /// checked against their recorded SHA-256 before each use (a damaged or missing file is made
 /// again: the generator is deterministic in its pixels). A bundle never brings them, so a new
 /// model is tried on data it could not have been tuned to pass.
@@ -20,7 +21,7 @@ public struct ReferenceSeries: Sendable {
 
     /// Changes whenever the generated content would change; a kept set with another value is
     /// made again.
-    public static let generator = "ichtriage-reference/1 (phantom, 512x512, 12 slices x 5 mm, no tilt, no mimics)"
+    public static let generator = "ichtriage-reference/1 (phantom, 256x256 at 0.9 mm, 12 slices x 5 mm, no tilt, no mimics, no partial-volume sampling)"
     public static let members = [
         Member(name: "positive", seed: 880_001, subtypes: [Subtype.subdural.rawValue]),
         Member(name: "negative", seed: 880_002, subtypes: []),
@@ -102,6 +103,11 @@ public struct ReferenceSeries: Sendable {
             config.sliceThickness = Self.sliceThicknessMm
             config.tiltDegrees = 0
             config.mimics = false
+            // Small and quick to make (a debug build renders it in seconds, not minutes); the pipeline
+            // resamples any matrix to the detector's 256x256, and 0.9 mm keeps a 230 mm field of view.
+            config.matrix = 256
+            config.pixelSpacing = 0.9
+            config.partialVolume = false
             let phantom = PhantomRenderer.render(try PhantomCase(config))
             let root = building.appendingPathComponent(member.name)
             var writer = try DatasetWriter(root: root)
