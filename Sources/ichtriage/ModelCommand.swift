@@ -40,15 +40,16 @@ private struct StoreOptions: ParsableArguments {
     }
 }
 
-/// Common envelope: `ok`, `command`, the command's payload, and `error` when `ok` is false.
-private struct Output<Payload: Encodable>: Encodable {
+/// Common envelope: `ok`, `command`, the command's payload, and `error` when `ok` is false
+/// (`model ...` and `selftest`).
+struct Output<Payload: Encodable>: Encodable {
     var ok: Bool
     var command: String
     var result: Payload?
     var error: ErrorInfo?
 }
 
-private struct ErrorInfo: Encodable {
+struct ErrorInfo: Encodable {
     var code: String
     var message: String
 }

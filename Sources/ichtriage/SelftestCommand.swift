@@ -47,18 +47,6 @@ struct SelftestCommand: ParsableCommand {
         var keys: String
     }
 
-    private struct Output: Encodable {
-        var ok: Bool
-        var command = "selftest"
-        var result: Report
-        var error: ErrorInfo?
-    }
-
-    private struct ErrorInfo: Encodable {
-        var code: String
-        var message: String
-    }
-
     func run() throws {
         let (storeFolder, keysFolder) = try locations()
         var checks: [Check] = []
@@ -99,7 +87,7 @@ struct SelftestCommand: ParsableCommand {
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
             let error = failed.isEmpty ? nil : ErrorInfo(
                 code: "selftestFailed", message: failed.map { "\($0.name): \($0.detail)" }.joined(separator: "; "))
-            print(String(decoding: try encoder.encode(Output(ok: failed.isEmpty, result: report, error: error)), as: UTF8.self))
+            print(String(decoding: try encoder.encode(Output(ok: failed.isEmpty, command: "selftest", result: report, error: error)), as: UTF8.self))
         } else {
             for c in checks { print("\(c.passed ? "PASS" : "FAIL") \(c.name): \(c.detail)") }
             print(failed.isEmpty ? "selftest: all \(checks.count) checks passed"
