@@ -89,6 +89,7 @@ struct SelftestCommand: ParsableCommand {
                 code: "selftestFailed", message: failed.map { "\($0.name): \($0.detail)" }.joined(separator: "; "))
             print(String(decoding: try encoder.encode(Output(ok: failed.isEmpty, command: "selftest", result: report, error: error)), as: UTF8.self))
         } else {
+            if !kernelsOnly { print("store \(storeFolder), trusted keys \(keysFolder)") }
             for c in checks { print("\(c.passed ? "PASS" : "FAIL") \(c.name): \(c.detail)") }
             print(failed.isEmpty ? "selftest: all \(checks.count) checks passed"
                   : "selftest: \(failed.count) of \(checks.count) checks FAILED: \(failed.map(\.name).joined(separator: ", "))")

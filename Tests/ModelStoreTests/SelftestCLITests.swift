@@ -42,8 +42,18 @@ final class SelftestCLITests: XCTestCase {
         XCTAssertEqual(text.status, 1)
         XCTAssertTrue(text.stdout.contains("FAIL model-verify"), text.stdout)
 
+        // The folders come from the service configuration when no option names them.
+        let config = ws.url("ichtriaged.json")
+        try Data("{\"stateDirectory\": \"\(ws.url("state").path)\", \"modelKeysDirectory\": \"\(ws.url("keys").path)\"}".utf8).write(to: config)
+        let configured = try runCLI(["selftest", "--config", config.path, "--json"])
+        XCTAssertEqual(configured.status, 1)
+        XCTAssertEqual((configured.json?["result"] as? [String: Any])?["store"] as? String, ws.url("state/models").path)
+        XCTAssertEqual((configured.json?["result"] as? [String: Any])?["keys"] as? String, ws.url("keys").path)
+
         let usage = try runCLI(["selftest", "--threads", "0"])
         XCTAssertEqual(usage.status, 64, usage.stderr)
+        let missingConfig = try runCLI(["selftest", "--config", ws.url("absent.json").path])
+        XCTAssertEqual(missingConfig.status, 64, missingConfig.stderr)
     }
 
     /// The shipped default model, packed, signed with a throwaway key and installed by the CLI
