@@ -3,6 +3,8 @@
 # stage (timingsMs of `ichtriage analyze --json`), and the process's peak resident memory, for
 #   - a 40-slice series, 5 mm (generated: ichtriage phantom), and
 #   - a 300-slice thin series, 0.625 mm (generated; averaged into ~5 mm slabs by the pipeline),
+#   - the 40-slice series again with incremental inference (`analyze --incremental`: the CNN ran on
+#     each slice as it arrived, so only the sequence head, decision, Grad-CAM and outputs remain),
 # with 2 threads. Usage: Benchmarks/triage-bench.sh MODEL_DIR [runs]
 #   (BIN=path/to/ichtriage to skip the release build; MODEL_DIR: a bundle, e.g. Models/default)
 set -euo pipefail
@@ -23,11 +25,13 @@ gen() {  # name slices thickness
 }
 gen s40 40 5
 gen s300 300 0.625
-for name in s40 s300; do
+for name in s40 s300 s40-incremental; do
+  folder=${name%-incremental}; extra=()
+  [ "$name" = s40-incremental ] && extra=(--incremental)
   for run in $(seq "$RUNS"); do
     rm -rf "$WORK/out-$name"
     /usr/bin/time -f "%M" -o "$WORK/rss-$name.txt" \
-      "$BIN" analyze "$WORK/$name" --model "$MODEL" --out "$WORK/out-$name" --threads 2 --json > "$WORK/$name-$run.json"
+      "$BIN" analyze "$WORK/$folder" --model "$MODEL" --out "$WORK/out-$name" --threads 2 --json "${extra[@]}" > "$WORK/$name-$run.json"
   done
   python3 - "$WORK" "$name" "$RUNS" <<'PY'
 import json, sys
@@ -44,6 +48,7 @@ stages = ["checks", "decode", "plan", "preprocess", "inference", "decision", "gr
 to_record = sum(t.get(k, 0) for k in stages)
 print(f"{name}: {len(s['slices'])} slices -> {s['slabs']} slabs, tier {s['tier']}; best of {runs}: "
       f"series complete -> alert record {to_record:.0f} ms; peak RSS {rss:.0f} MB (whole process, last run)")
-print("   " + "  ".join(f"{k} {t.get(k, 0):.1f}" for k in stages))
+print("   " + "  ".join(f"{k} {t.get(k, 0):.1f}" for k in stages)
+      + (f"  (CNN before completion: {t['preparedBeforeCompletion']:.0f})" if "preparedBeforeCompletion" in t else ""))
 PY
 done

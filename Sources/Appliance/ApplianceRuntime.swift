@@ -56,7 +56,7 @@ public struct ApplianceRuntime: Sendable {
             intake: intakeConfiguration, alertsDirectory: alertsDirectory, logger: logger,
             onAlert: { indicators.alertRaised($0) })
         let intake = IntakeService(folders: configuration.dropFolders, intake: intakeConfiguration, store: store,
-                                   status: status, logger: logger)
+                                   status: status, logger: logger, onSlice: { analyzer.sliceArrived($0) })
         let housekeeping = HousekeepingService(store: store, status: status, configuration: configuration, logger: logger)
         var services: [Service] = [indicators, housekeeping, analysis, intake]
         if let modelStore {

@@ -16,6 +16,8 @@ public final class DetectorAnalyzer: SeriesAnalyzer, @unchecked Sendable {
     private let lock = NSLock()
     private var current: (identity: String, model: ActiveModel, pipeline: TriagePipeline)?
     private var problem: String?
+    /// The CNN run on slices as they arrive, for the model that was active then.
+    private let preparation = SlicePreparation()
 
     public init(store: ModelStore, triage: TriageConfiguration, outboxDirectory: URL, logger: Logger) {
         self.store = store
@@ -87,7 +89,12 @@ public final class DetectorAnalyzer: SeriesAnalyzer, @unchecked Sendable {
         lock.unlock()
         guard let active else { throw ApplianceError(.store, problem ?? "no model") }
         store.analysisWillStart(on: active.model)
-        var analysis = active.pipeline.analyze(series)
+        let prepared = preparation.take(for: series, model: active.identity)
+        var analysis = active.pipeline.analyze(series, prepared: prepared)
+        if !prepared.isEmpty {
+            logger.debug("incremental inference", metadata: ["series": "\(series.seriesInstanceUID)",
+                                                             "prepared": "\(prepared.count)/\(series.slices.count)"])
+        }
         heartbeat()
         let written: TriageOutputs.Written
         do {
@@ -104,6 +111,14 @@ public final class DetectorAnalyzer: SeriesAnalyzer, @unchecked Sendable {
         record.thumbnails = record.thumbnailURLs(relativeTo: folder).map(\.path)
         moveToOutbox(written.secondaryCaptures)
         return AnalysisOutcome(tier: record.tier.rawValue, record: try AlertRecord.jsonEncoder().encode(record))
+    }
+
+    public func sliceArrived(_ slice: CTSlice) {
+        lock.lock()
+        let active = current
+        lock.unlock()
+        guard let active else { return }
+        preparation.offer(slice, pipeline: active.pipeline, model: active.identity)
     }
 
     /// The Secondary Capture series go to the outbox folder PACS collects from.

@@ -12,8 +12,12 @@ public struct IntakeService: Service {
     let store: JobStore
     let status: ApplianceStatus
     let logger: Logger
+    /// Each stable slice of a series still arriving (incremental inference).
+    let onSlice: @Sendable (CTSlice) -> Void
 
-    public init(folders: [String], intake: IntakeConfiguration, store: JobStore, status: ApplianceStatus, logger: Logger) {
+    public init(folders: [String], intake: IntakeConfiguration, store: JobStore, status: ApplianceStatus, logger: Logger,
+                onSlice: @escaping @Sendable (CTSlice) -> Void = { _ in }) {
+        self.onSlice = onSlice
         self.folders = folders
         self.intake = intake
         self.store = store
@@ -29,7 +33,8 @@ public struct IntakeService: Service {
             for folder in folders where watchers[folder] == nil {
                 let watcher = DropFolderWatcher(folder: folder, configuration: intake)
                 do {
-                    try watcher.start { [store, status, logger] event in
+                    try watcher.start { [store, status, logger, onSlice] event in
+                        if case .sliceArrived(let slice, _, _) = event { onSlice(slice) }
                         Self.handle(event, store: store, status: status, logger: logger)
                     }
                     watchers[folder] = watcher
@@ -65,6 +70,8 @@ public struct IntakeService: Service {
             logger.debug("file skipped", metadata: ["reason": "\(skipped.reason)"])
         case .quarantined(let record):
             logger.warning("file quarantined", metadata: ["reason": "\(record.reason)"])
+        case .sliceArrived:
+            break  // handed to the analyzer by the watcher's callback
         }
     }
 

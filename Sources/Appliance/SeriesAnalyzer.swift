@@ -11,6 +11,13 @@ public protocol SeriesAnalyzer: Sendable {
     /// paths in the record are relative to it). `heartbeat` must be called between stages so a
     /// long but healthy analysis keeps the watchdog fed while a stuck one does not.
     func analyze(_ series: CTSeries, outputDirectory: URL, heartbeat: @Sendable () -> Void) throws -> AnalysisOutcome
+    /// A slice of a series that is still arriving: work that can be done ahead (incremental
+    /// inference) may start now; called on an intake thread, so it must not block.
+    func sliceArrived(_ slice: CTSlice)
+}
+
+extension SeriesAnalyzer {
+    public func sliceArrived(_ slice: CTSlice) {}
 }
 
 /// The result the service stores and shows.

@@ -13,6 +13,9 @@ import Glibc
 public final class DropFolderWatcher: @unchecked Sendable {
     public enum Event: Sendable {
         case series(CTSeries)
+        /// A stable, readable slice of a series that is not complete yet (the service runs the CNN on
+        /// it ahead of time: incremental inference). Its series comes later as `.series`.
+        case sliceArrived(CTSlice, studyInstanceUID: String, seriesInstanceUID: String)
         case skipped(SkippedFile)
         case quarantined(QuarantineRecord)
     }
@@ -239,6 +242,10 @@ private struct WatchLoop {
             } else {
                 s.headers.append(h)
                 lastActivity = now
+                if h.imagePosition != nil, h.imageOrientation != nil {
+                    handler(.sliceArrived(SeriesAssembly.makeSlice(h), studyInstanceUID: h.studyInstanceUID,
+                                          seriesInstanceUID: h.seriesInstanceUID))
+                }
             }
             series[key] = s
         case .skipped(let k):

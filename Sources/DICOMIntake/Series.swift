@@ -89,15 +89,19 @@ enum SeriesAssembly {
         }
     }
 
+    /// One slice of a series; `normal` is the series' slice normal (the slice's own when alone).
+    static func makeSlice(_ h: SliceHeader, normal: [Double]? = nil) -> CTSlice {
+        let n = normal ?? Geometry.normal(h.imageOrientation!)
+        return CTSlice(path: h.path, sopInstanceUID: h.sopInstanceUID, instanceNumber: h.instanceNumber,
+                       rows: h.rows, columns: h.columns, pixelSpacing: h.pixelSpacing, sliceThickness: h.sliceThickness,
+                       imagePosition: h.imagePosition!, imageOrientation: h.imageOrientation!,
+                       positionAlongNormal: Geometry.dot(h.imagePosition!, n))
+    }
+
     static func makeSeries(_ headers: [SliceHeader], configuration: IntakeConfiguration) -> CTSeries {
         let first = headers[0]
         let normal = Geometry.normal(first.imageOrientation!)
-        var slices = headers.map { h in
-            CTSlice(path: h.path, sopInstanceUID: h.sopInstanceUID, instanceNumber: h.instanceNumber,
-                    rows: h.rows, columns: h.columns, pixelSpacing: h.pixelSpacing, sliceThickness: h.sliceThickness,
-                    imagePosition: h.imagePosition!, imageOrientation: h.imageOrientation!,
-                    positionAlongNormal: Geometry.dot(h.imagePosition!, normal))
-        }
+        var slices = headers.map { makeSlice($0, normal: normal) }
         slices.sort {
             $0.positionAlongNormal != $1.positionAlongNormal
                 ? $0.positionAlongNormal < $1.positionAlongNormal

@@ -9,6 +9,22 @@ public struct SliceProbabilities: Codable, Sendable, Equatable {
     public var probabilities: [HemorrhageLabel: Double]
 }
 
+/// One slice run through the detector's CNN while its series was still arriving (`TriagePipeline.prepare`).
+public struct PreparedSlice: Sendable {
+    public let sopInstanceUID: String
+    public let path: String
+    let rows: Int
+    let columns: Int
+    let stats: SeriesChecks.ImageStats
+    /// The brain window at the model's resolution, for the Grad-CAM overlays.
+    let brain: [Float]
+    /// The front half's output for this slice (the quantized feature map).
+    let cutValues: [UInt8]
+
+    /// The slice's pixels could not be decoded (the series ends NOT ANALYSABLE with this reason).
+    struct DecodeFailure: Error { var message: String }
+}
+
 /// A key slice with its Grad-CAM overlay, ready to render.
 public struct KeyImage: Sendable {
     public var keySlice: AlertRecord.KeySlice
@@ -40,6 +56,9 @@ public final class TriagePipeline: @unchecked Sendable {
     let intake: IntakeConfiguration
     let preprocessing = Preprocessing()
     private let runLock = NSLock()  // the engine runs one plan at a time per model
+    private let frontLock = NSLock()  // the same for the front half of the detector (incremental inference)
+    private let stagesLock = NSLock()
+    private var stagesMade: Result<ModelSplit, Error>?
 
     public init(configuration: TriageConfiguration = TriageConfiguration(), bundle: ModelBundle?,
                 bundleProblem: String? = nil, intake: IntakeConfiguration = IntakeConfiguration()) {
@@ -64,7 +83,10 @@ public final class TriagePipeline: @unchecked Sendable {
         bundle.map { AlertRecord.Model(name: $0.name, version: $0.version) } ?? AlertRecord.Model(name: "none", version: "none")
     }
 
-    public func analyze(_ series: CTSeries, arrivalTime: Date = Date()) -> SeriesAnalysis {
+    /// Analyses a complete series. Slices in `prepared` (by SOP Instance UID, from `prepare(_:)` while the
+    /// series was arriving) skip decoding and the CNN, so only the sequence head, the decision and Grad-CAM
+    /// remain; thin series (slabs of several slices) ignore them, since slabs are averaged before the CNN.
+    public func analyze(_ series: CTSeries, prepared: [String: PreparedSlice] = [:], arrivalTime: Date = Date()) -> SeriesAnalysis {
         var timings: [String: Double] = [:]
         var clock = Stopwatch()
         let slabPlan = SlabPlan(series: series, configuration)
@@ -86,6 +108,11 @@ public final class TriagePipeline: @unchecked Sendable {
         timings["checks"] = clock.lap()
         if let headerProblem { return finish(.notAnalysable, reason: headerProblem) }
         guard let bundle else { return finish(.notAnalysable, reason: bundleProblem ?? "no valid model: none given") }
+
+        if !prepared.isEmpty, slabPlan.slabs.allSatisfy({ $0.count == 1 }) {
+            let c = analyzeIncrementally(series, prepared: prepared, bundle: bundle, clock: &clock, timings: &timings)
+            return finish(c.tier, reason: c.reason, scores: c.scores, slices: c.slices, keys: c.keys)
+        }
 
         // 2. Decode, averaging thin slices into slabs in HU, and look at the images.
         let slabs = slabPlan.slabs
@@ -187,6 +214,26 @@ public final class TriagePipeline: @unchecked Sendable {
         }
         timings["inference"] = clock.lap()
 
+        let c = conclude(series, slabs: slabs, probs: probs, features: features, featureShape: featureShape,
+                         brain: brain, bundle: bundle, rows: rows, columns: columns, clock: &clock, timings: &timings)
+        return finish(c.tier, reason: c.reason, scores: c.scores, slices: c.slices, keys: c.keys)
+    }
+
+    /// What steps 5 and 6 decide.
+    private struct Conclusion {
+        var tier: Tier
+        var reason: String?
+        var scores: [HemorrhageLabel: Double] = [:]
+        var slices: [SliceProbabilities] = []
+        var keys: [KeyImage] = []
+    }
+
+    /// Steps 5 and 6, shared by the whole-series and the incremental paths: scores, tier, per-slice
+    /// probabilities, key slices, and Grad-CAM over the brain window of each key slice.
+    private func conclude(_ series: CTSeries, slabs: [[Int]], probs: [Float], features: UnsafeBufferPointer<Float>,
+                          featureShape: [Int], brain: [Float], bundle: ModelBundle, rows: Int, columns: Int,
+                          clock: inout Stopwatch, timings: inout [String: Double]) -> Conclusion {
+        let size = preprocessing.outputSize, plane = size * size
         // 5. Scores, tier, per-slice probabilities, key slices.
         let labels = HemorrhageLabel.allCases
         var scores: [HemorrhageLabel: Double] = [:]
@@ -194,7 +241,7 @@ public final class TriagePipeline: @unchecked Sendable {
             scores[label] = (0..<slabs.count).map { Double(probs[$0 * 6 + l]) }.max() ?? 0
         }
         guard scores.values.allSatisfy({ $0.isFinite }) else {
-            return finish(.notAnalysable, reason: "inference failed: the model produced non-finite probabilities")
+            return Conclusion(tier: .notAnalysable, reason: "inference failed: the model produced non-finite probabilities")
         }
         let decision = Decision(bundle: bundle, configuration: configuration)
         let tier = decision.tier(scores)
@@ -239,7 +286,112 @@ public final class TriagePipeline: @unchecked Sendable {
             }
         }
         timings["gradcam"] = clock.lap()
-        return finish(tier, reason: nil, scores: scores, slices: slices, keys: keys)
+        return Conclusion(tier: tier, reason: nil, scores: scores, slices: slices, keys: keys)
+    }
+
+    // MARK: incremental inference
+
+    /// The detector cut after its CNN: the front half runs per slice as slices arrive, the back half
+    /// (pooling, slice head, PCA, LSTM) once the series is complete. Made on first use.
+    private func stages(_ bundle: ModelBundle) throws -> ModelSplit {
+        stagesLock.lock()
+        defer { stagesLock.unlock() }
+        if let made = stagesMade { return try made.get() }
+        // Cut at the int8 value the features are dequantized from, so that both halves keep the
+        // original QDQ patterns and give exactly what the whole graph gives.
+        var cut = "features"
+        if let p = bundle.model.producer(of: cut), p.op == "DequantizeLinear", let source = p.inputs.first { cut = source }
+        let made = Result { try bundle.model.split(at: [cut]) }
+        stagesMade = made
+        return try made.get()
+    }
+
+    /// Decodes one slice and runs the detector's CNN on it, ahead of its series' completion.
+    public func prepare(_ slice: CTSlice) throws -> PreparedSlice {
+        guard let bundle else { throw TriageError(.noValidModel, bundleProblem ?? "none given") }
+        let split = try stages(bundle)
+        let image: HUImage
+        do {
+            image = try HUDecoder.decode(path: slice.path, configuration: intake)
+        } catch {
+            throw PreparedSlice.DecodeFailure(message: "\(error)")
+        }
+        let stats = SeriesChecks.stats(hu: image.pixels, rows: image.rows, columns: image.columns,
+                                       columnSpacingMm: slice.pixelSpacing?.last ?? 0.5)
+        let size = preprocessing.outputSize
+        frontLock.lock()
+        defer { frontLock.unlock() }
+        let plan = try split.front.plan(inputShapes: [ModelBundle.inputName: [1, 3, size, size]])
+        let input = try plan.inputBuffer(ModelBundle.inputName).bindMemory(to: Float.self)
+        image.pixels.withUnsafeBufferPointer {
+            preprocessing.slice(hu: $0, rows: image.rows, columns: image.columns, into: input)
+        }
+        let brain = Array(input[0..<(size * size)])
+        try plan.run()
+        return PreparedSlice(sopInstanceUID: slice.sopInstanceUID, path: slice.path, rows: image.rows, columns: image.columns,
+                             stats: stats, brain: brain, cutValues: [UInt8](try plan.outputBuffer(split.cut[0])))
+    }
+
+    private func analyzeIncrementally(
+        _ series: CTSeries, prepared: [String: PreparedSlice], bundle: ModelBundle, clock: inout Stopwatch,
+        timings: inout [String: Double]
+    ) -> Conclusion {
+        func notAnalysable(_ reason: String) -> Conclusion { Conclusion(tier: .notAnalysable, reason: reason) }
+        // Slices that arrived unprepared (or whose file changed) are prepared now.
+        var items: [PreparedSlice] = []
+        for (i, slice) in series.slices.enumerated() {
+            if let p = prepared[slice.sopInstanceUID], p.path == slice.path {
+                items.append(p)
+                continue
+            }
+            do {
+                items.append(try prepare(slice))
+            } catch let failure as PreparedSlice.DecodeFailure {
+                return notAnalysable("decode failure: slice(s) \(i + 1): \(failure.message)")
+            } catch {
+                return notAnalysable("inference failed: \(error)")
+            }
+        }
+        timings["decode"] = clock.lap()
+        let rows = items[0].rows, columns = items[0].columns
+        if let i = items.firstIndex(where: { $0.rows != rows || $0.columns != columns }) {
+            return notAnalysable("inference failed: slice \(i + 1) is \(items[i].rows)x\(items[i].columns), the series \(rows)x\(columns)")
+        }
+        if let problem = SeriesChecks.imageProblem(items.map(\.stats), configuration) {
+            return notAnalysable(problem)
+        }
+
+        let slabs = items.indices.map { [$0] }
+        do {
+            let split = try stages(bundle)
+            guard let cutSpec = split.back.inputs.first else { throw TriageError(.inference, "the back half has no input") }
+            let plan = try split.back.plan(inputShapes: [cutSpec.name: cutSpec.dims.map { $0 ?? items.count }])
+            timings["plan"] = clock.lap()
+            runLock.lock()
+            defer { runLock.unlock() }
+            let input = try plan.inputBuffer(cutSpec.name)
+            let per = input.count / items.count
+            for (j, item) in items.enumerated() {
+                guard item.cutValues.count == per else { throw TriageError(.inference, "a prepared slice has \(item.cutValues.count) bytes, not \(per)") }
+                item.cutValues.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: input[(j * per)..<((j + 1) * per)]).copyMemory(from: $0) }
+            }
+            try plan.run()
+            // The features are the back half's output, or its input when the model is cut right at them (float models).
+            let cutIsFeatures = cutSpec.name == "features"
+            guard let p = plan.outputs["probs"], p.type == .float32, p.shape == [items.count, 6],
+                  let f = cutIsFeatures ? plan.inputs["features"] : plan.outputs["features"],
+                  f.type == .float32, f.shape.count == 4, f.shape[0] == items.count, f.shape[1] == bundle.sliceHead.inputs
+            else { throw TriageError(.inference, "unexpected output types or shapes") }
+            let probs = Array(try plan.outputBuffer("probs").bindMemory(to: Float.self))
+            let features = cutIsFeatures ? UnsafeBufferPointer(input.bindMemory(to: Float.self))
+                : try plan.outputBuffer("features").bindMemory(to: Float.self)
+            timings["inference"] = clock.lap()
+            return conclude(series, slabs: slabs, probs: probs, features: features, featureShape: f.shape,
+                             brain: items.flatMap(\.brain), bundle: bundle, rows: rows, columns: columns,
+                             clock: &clock, timings: &timings)
+        } catch {
+            return notAnalysable("inference failed: \(error)")
+        }
     }
 
     static func studyDateTime(_ date: String, _ time: String) -> String? {

@@ -28,6 +28,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(help: "Also render key images for NEGATIVE series (the most probable 'any' slice).")
     var keyImagesAlways = false
 
+    @Flag(help: ArgumentHelp("Run the CNN on each slice before the series counts as complete, as the service does while slices arrive (incremental inference); timingsMs then times only what remains at completion, and timingsMs.preparedBeforeCompletion (not in total) the CNN work done before.", visibility: .default))
+    var incremental = false
+
     @Option(help: ArgumentHelp("Also write each series' detector input (NPY) into this folder (parity checks).", visibility: .hidden))
     var dumpInput: String?
 
@@ -51,7 +54,15 @@ struct AnalyzeCommand: ParsableCommand {
         var report = AnalyzeReport(model: pipeline.modelIdentity, modelFolder: modelFolder.path,
                                    modelProblem: pipeline.bundleProblem, series: [], skippedFiles: scan.skipped.count)
         for series in scan.series {
-            var analysis = pipeline.analyze(series, arrivalTime: Date())
+            var prepared: [String: PreparedSlice] = [:]
+            let arrival = Date()
+            if incremental {
+                // A slice that cannot be prepared is simply redone (and reported) by analyze().
+                for slice in series.slices { prepared[slice.sopInstanceUID] = try? pipeline.prepare(slice) }
+            }
+            let preparedMs = Date().timeIntervalSince(arrival) * 1000
+            var analysis = pipeline.analyze(series, prepared: prepared, arrivalTime: arrival)
+            if incremental { analysis.record.timingsMs["preparedBeforeCompletion"] = preparedMs }
             let written = try outputs.write(&analysis, series: series)
             report.series.append(AnalyzeReport.Series(analysis, part: series.part, written: written))
         }

@@ -12,6 +12,17 @@ final class WatcherTests: XCTestCase {
             lock.lock(); defer { lock.unlock() }
             return items.compactMap { if case .series(let s) = $0 { return s } else { return nil } }
         }
+        /// Slices reported before their series was complete, with the index of the event.
+        var arrivals: [(index: Int, slice: CTSlice, series: String)] {
+            lock.lock(); defer { lock.unlock() }
+            return items.enumerated().compactMap {
+                if case .sliceArrived(let slice, _, let series) = $1 { return ($0, slice, series) } else { return nil }
+            }
+        }
+        var firstSeriesIndex: Int? {
+            lock.lock(); defer { lock.unlock() }
+            return items.firstIndex { if case .series = $0 { return true } else { return false } }
+        }
         var skipped: [SkippedFile] {
             lock.lock(); defer { lock.unlock() }
             return items.compactMap { if case .skipped(let s) = $0 { return s } else { return nil } }
@@ -90,6 +101,18 @@ final class WatcherTests: XCTestCase {
         XCTAssertEqual(d, d.sorted())
         let reference = DICOMIntake.scan(folder: TestSupport.geExam.path).series[0]
         XCTAssertEqual(s.slices.map(\.sopInstanceUID), reference.slices.map(\.sopInstanceUID))
+        // Each slice was announced once, before the series, with what the series then holds
+        // (incremental inference starts from these).
+        let arrivals = events.arrivals
+        XCTAssertEqual(arrivals.count, 28)
+        XCTAssertEqual(Set(arrivals.map(\.slice.sopInstanceUID)), Set(reference.slices.map(\.sopInstanceUID)))
+        XCTAssertTrue(arrivals.allSatisfy { $0.series == s.seriesInstanceUID })
+        XCTAssertLessThan(arrivals.map(\.index).max() ?? .max, events.firstSeriesIndex ?? -1)
+        for a in arrivals {
+            let inSeries = try XCTUnwrap(s.slices.first { $0.sopInstanceUID == a.slice.sopInstanceUID })
+            XCTAssertEqual(a.slice.imagePosition, inSeries.imagePosition)
+            XCTAssertEqual(a.slice.positionAlongNormal, inSeries.positionAlongNormal, accuracy: 1e-9)
+        }
     }
 
     func testSameSeriesDroppedTwiceYieldsOneSeries() throws {
