@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "Appliance",
             dependencies: [
-                "DICOMIntake", "Triage", "Indicators", "ModelStore", "Inference",
+                "DICOMIntake", "Triage", "Indicators", "ModelStore", "Inference", "Phantom",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -67,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "ichtriage",
             dependencies: [
-                "DICOMIntake", "Inference", "Phantom", "Triage", "Indicators", "ModelStore", "Appliance",
+                "DICOMIntake", "Inference", "Phantom", "Triage", "Indicators", "ModelStore", "Appliance", "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

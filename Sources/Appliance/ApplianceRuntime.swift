@@ -50,7 +50,7 @@ public struct ApplianceRuntime: Sendable {
         let indicators = IndicatorService(
             store: store, status: status, outputs: outputs, gpio: gpioConfig, alertsDirectory: alertsDirectory,
             watchedFolder: configuration.dropFolders.joined(separator: ", "), modelDescription: modelDescription,
-            logger: logger)
+            modelUpdate: { modelStore?.lastReceipt().flatMap(ModelUpdateNotice.init) }, logger: logger)
         let analysis = AnalysisService(
             store: store, analyzer: analyzer, status: status, notifier: notifier, watchdog: watchdog,
             intake: intakeConfiguration, alertsDirectory: alertsDirectory, logger: logger,

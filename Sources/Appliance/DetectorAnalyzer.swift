@@ -34,7 +34,7 @@ public final class DetectorAnalyzer: SeriesAnalyzer, @unchecked Sendable {
         let storeConfiguration = ModelStoreConfiguration(
             storeDirectory: URL(fileURLWithPath: configuration.stateDirectory + "/models"),
             keysDirectory: URL(fileURLWithPath: configuration.modelKeysDirectory))
-        let store = ModelStore(configuration: storeConfiguration, selfTester: EngineSelfTester(threads: configuration.threads))
+        let store = ModelStore.appliance(configuration: storeConfiguration, threads: configuration.threads)
         var triage = TriageConfiguration()
         triage.threads = configuration.threads
         return DetectorAnalyzer(store: store, triage: triage,

@@ -45,3 +45,14 @@ public struct EngineSelfTester: ModelSelfTester {
         return .pass("engine ran \(request.vectors.cases.count) self-test case(s); max |error| \(worst)")
     }
 }
+
+extension ModelStore {
+    /// The appliance's model store: a new model runs its own vectors in our engine
+    /// (`EngineSelfTester`) and then the reference series kept under `<store>/reference`
+    /// through the whole triage pipeline (`ReferenceSeriesChecker`). The service, `ichtriage
+    /// model install` and `ichtriage selftest` all use this one.
+    public static func appliance(configuration: ModelStoreConfiguration, threads: Int = 2) -> ModelStore {
+        ModelStore(configuration: configuration, selfTester: EngineSelfTester(threads: threads),
+                   referenceCheck: ReferenceSeriesChecker(reference: .inStore(configuration.storeDirectory), threads: threads))
+    }
+}

@@ -29,11 +29,15 @@ public final class IndicatorService: Service, @unchecked Sendable {
     let alertsDirectory: URL
     let watchedFolder: String
     let modelDescription: @Sendable () -> String
+    /// The last model update to show (the model store's last receipt).
+    let modelUpdate: @Sendable () -> ModelUpdateNotice?
     let logger: Logger
     private let events = EventQueue()
 
     public init(store: JobStore, status: ApplianceStatus, outputs: Outputs, gpio: GPIOConfig?, alertsDirectory: URL,
-                watchedFolder: String, modelDescription: @escaping @Sendable () -> String, logger: Logger) {
+                watchedFolder: String, modelDescription: @escaping @Sendable () -> String,
+                modelUpdate: @escaping @Sendable () -> ModelUpdateNotice? = { nil }, logger: Logger) {
+        self.modelUpdate = modelUpdate
         self.store = store
         self.status = status
         self.outputs = outputs
@@ -88,10 +92,11 @@ public final class IndicatorService: Service, @unchecked Sendable {
             }
             // Redraw when anything shown changed (the minute ticks for "time since arrival").
             let now = Date()
-            let key = "\(status.generation)|\(alerts.map { "\($0.id):\($0.acknowledgedAt != nil)" })|\(Int(now.timeIntervalSince1970 / 60))"
+            let update = modelUpdate()
+            let key = "\(status.generation)|\(update.map { "\($0.time)\($0.outcome)" } ?? "")|\(alerts.map { "\($0.id):\($0.acknowledgedAt != nil)" })|\(Int(now.timeIntervalSince1970 / 60))"
             if key != drawnKey {
                 drawnKey = key
-                draw(renderer: renderer, framebuffer: framebuffer, alerts: alerts, now: now)
+                draw(renderer: renderer, framebuffer: framebuffer, alerts: alerts, modelUpdate: update, now: now)
             }
             if let controller { try controller.poll(maxWait: .milliseconds(100)) } else {
                 try? await Task.sleep(for: .milliseconds(200))
@@ -108,7 +113,8 @@ public final class IndicatorService: Service, @unchecked Sendable {
                                    clock: { start.duration(to: clock.now) })
     }
 
-    private func draw(renderer: StatusScreenRenderer, framebuffer: LinuxFramebuffer?, alerts: [AlertRow], now: Date) {
+    private func draw(renderer: StatusScreenRenderer, framebuffer: LinuxFramebuffer?, alerts: [AlertRow],
+                      modelUpdate: ModelUpdateNotice?, now: Date) {
         let screenAlerts: [ScreenAlert] = alerts.compactMap { row in
             guard let record = try? AlertRecord.jsonDecoder().decode(AlertRecord.self, from: row.record) else { return nil }
             let folder = AnalysisService.outputFolder(alertsDirectory, row.series)
@@ -120,7 +126,7 @@ public final class IndicatorService: Service, @unchecked Sendable {
             watchedFolder: watchedFolder, lastSeriesSeen: status.lastSeriesSeen,
             diskFreeBytes: (disk?[.systemFreeSize] as? NSNumber)?.int64Value,
             diskTotalBytes: (disk?[.systemSize] as? NSNumber)?.int64Value,
-            modelStatus: modelDescription(), fault: status.fault)
+            modelStatus: modelDescription(), fault: status.fault, modelUpdate: modelUpdate)
         let state = ScreenState(alerts: screenAlerts, health: health, analysing: status.analysing, now: now)
         do {
             let size = framebuffer?.geometry.panelSize ?? outputs.panel

@@ -1,4 +1,5 @@
 import Foundation
+import Indicators
 import Logging
 import ModelStore
 import ServiceLifecycle
@@ -60,5 +61,25 @@ public struct ModelUpdateService: Service {
             }
         }
         return found
+    }
+}
+
+extension ModelUpdateNotice {
+    /// The status screen's view of a model store receipt (nil when its time does not parse).
+    public init?(_ receipt: Receipt) {
+        let parser = ISO8601DateFormatter()
+        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let time = parser.date(from: receipt.time) ?? ISO8601DateFormatter().date(from: receipt.time) else { return nil }
+        let outcome: Outcome
+        switch receipt.result {
+        case "installed": outcome = .installed
+        case "already-active": outcome = .alreadyActive
+        case "rolled-back": outcome = .rolledBack
+        case "rejected": outcome = .rejected
+        default: outcome = .failed
+        }
+        func name(_ m: ModelSummary?) -> String? { m.map { "\($0.modelName) \($0.modelVersion)" } }
+        self.init(action: receipt.action, time: time, outcome: outcome,
+                  subject: name(receipt.bundle) ?? receipt.source, reason: receipt.reason, activeModel: name(receipt.activeModel))
     }
 }

@@ -69,6 +69,48 @@ public enum Fault: Equatable, Sendable {
     }
 }
 
+/// The last model update (an install from a stick or the updates folder, a rollback) as the
+/// status screen shows it: what, when, the result and the model active afterwards, so the field
+/// engineer leaves knowing what happened. Filled from the model store's last receipt.
+public struct ModelUpdateNotice: Equatable, Sendable {
+    public enum Outcome: String, Sendable {
+        case installed, alreadyActive, rejected, rolledBack, failed
+
+        /// An outcome the engineer must act on (the update did not go in, or a model was pulled).
+        var needsAttention: Bool { self != .installed && self != .alreadyActive }
+        var words: String {
+            switch self {
+            case .installed: return "installed"
+            case .alreadyActive: return "already active"
+            case .rejected: return "REJECTED"
+            case .rolledBack: return "ROLLED BACK"
+            case .failed: return "FAILED"
+            }
+        }
+    }
+
+    /// "install", "rollback" or "automatic-rollback".
+    public var action: String
+    public var time: Date
+    public var outcome: Outcome
+    /// The bundle or model concerned, e.g. "ich-detector 1.1.0" (nil when it could not be read).
+    public var subject: String?
+    /// Why it was rejected, failed or rolled back.
+    public var reason: String?
+    /// The model active afterwards, e.g. "ich-detector 1.0.0"; nil: none (the fault state).
+    public var activeModel: String?
+
+    public init(action: String, time: Date, outcome: Outcome, subject: String? = nil, reason: String? = nil,
+                activeModel: String? = nil) {
+        self.action = action
+        self.time = time
+        self.outcome = outcome
+        self.subject = subject
+        self.reason = reason
+        self.activeModel = activeModel
+    }
+}
+
 /// The appliance's health as the status line shows it.
 public struct HealthStatus: Equatable, Sendable {
     public var watchedFolder: String
@@ -80,11 +122,15 @@ public struct HealthStatus: Equatable, Sendable {
     /// e.g. "ready", "self-test failed".
     public var modelStatus: String
     public var fault: Fault?
+    /// The last model update, shown on its own line above the health line (nil: none recorded).
+    public var modelUpdate: ModelUpdateNotice?
 
     public init(
         watchedFolder: String, lastSeriesSeen: Date? = nil, diskFreeBytes: Int64? = nil,
-        diskTotalBytes: Int64? = nil, model: AlertRecord.Model? = nil, modelStatus: String = "ready", fault: Fault? = nil
+        diskTotalBytes: Int64? = nil, model: AlertRecord.Model? = nil, modelStatus: String = "ready", fault: Fault? = nil,
+        modelUpdate: ModelUpdateNotice? = nil
     ) {
+        self.modelUpdate = modelUpdate
         self.watchedFolder = watchedFolder
         self.lastSeriesSeen = lastSeriesSeen
         self.diskFreeBytes = diskFreeBytes

@@ -81,10 +81,14 @@ struct ScreenLayout {
             drawFault(banner, fault: fault)
         }
 
-        let healthLines = healthLineTexts()
+        var footerLines = healthLineTexts().map { (text: $0, colour: Colour.secondary) }
+        if let update = state.health.modelUpdate {
+            let colour = update.outcome.needsAttention ? Colour.amber : Colour(0x66BB6A)
+            footerLines.insert(contentsOf: modelUpdateTexts(update).map { ($0, colour) }, at: 0)
+        }
         let footer: Rect
-        (footer, rest) = rest.sliceBottom(Double(healthLines.count) * 4.2 * u + 1.6 * u)
-        drawHealth(footer, lines: healthLines)
+        (footer, rest) = rest.sliceBottom(Double(footerLines.count) * 4.2 * u + 1.6 * u)
+        drawHealth(footer, lines: footerLines)
 
         let body = rest.inset(margin)
         guard let first = alerts.first else {
@@ -175,12 +179,24 @@ struct ScreenLayout {
 
     var healthFontSize: Double { 2.9 * u }
 
-    private func drawHealth(_ r: Rect, lines: [String]) {
+    private func drawHealth(_ r: Rect, lines: [(text: String, colour: Colour)]) {
         canvas.fill(r, Colour(0x161B21))
         for (i, line) in lines.enumerated() {
-            canvas.text(line, x: margin, baseline: r.y + 1.0 * u + Double(i + 1) * 4.2 * u - 1.0 * u,
-                        size: healthFontSize, colour: .secondary, maxWidth: r.w - 2 * margin, minScale: 0.75)
+            canvas.text(line.text, x: margin, baseline: r.y + 1.0 * u + Double(i + 1) * 4.2 * u - 1.0 * u,
+                        size: healthFontSize, colour: line.colour, maxWidth: r.w - 2 * margin, minScale: 0.75)
         }
+    }
+
+    /// "Model update 14:02 (5 min ago): REJECTED ich-det 1.2.0 · active: ich-det 1.0.0", and for a
+    /// refusal, failure or rollback a second line with the reason (cut with an ellipsis when long).
+    func modelUpdateTexts(_ n: ModelUpdateNotice) -> [String] {
+        let what = n.action == "install" ? "Model update" : n.action == "rollback" ? "Model rollback" : "Automatic rollback"
+        var line = what + " " + text.clock(n.time, zone: config.timeZone) + " (" + text.elapsed(from: n.time, to: state.now) + "): "
+        line += n.outcome.words
+        if let subject = n.subject { line += " " + subject }
+        line += " · active: " + (n.activeModel ?? "NONE")
+        guard let reason = n.reason, n.outcome.needsAttention else { return [line] }
+        return [line, "Why: " + reason]
     }
 
     private func drawNoAlerts(_ r: Rect) {

@@ -246,3 +246,10 @@ enum DurableFiles {
     return Darwin.fsync(fd)
     #endif
 }
+
+/// File hashing for other modules that keep files they must find intact (the appliance's
+/// reference series): the same reader the bundle verifier uses, symlinks refused.
+public enum FileDigest {
+    /// SHA-256 of a regular file, lowercase hex.
+    public static func sha256Hex(of url: URL) throws -> String { try DurableFiles.sha256(of: url).hex }
+}

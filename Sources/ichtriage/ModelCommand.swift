@@ -32,21 +32,24 @@ private struct StoreOptions: ParsableArguments {
         return c
     }
 
-    /// Installs self-test the staged model by running its vectors in our inference engine.
-    func makeStore() -> ModelStore {
-        ModelStore(configuration: configuration(), selfTester: EngineSelfTester())
+    /// Installs self-test the staged model by running its vectors in our inference engine, then
+    /// the reference series kept in the store through the triage pipeline (as the service does).
+    func makeStore(referenceSeries: Bool = true) -> ModelStore {
+        referenceSeries ? ModelStore.appliance(configuration: configuration())
+            : ModelStore(configuration: configuration(), selfTester: EngineSelfTester())
     }
 }
 
-/// Common envelope: `ok`, `command`, the command's payload, and `error` when `ok` is false.
-private struct Output<Payload: Encodable>: Encodable {
+/// Common envelope: `ok`, `command`, the command's payload, and `error` when `ok` is false
+/// (`model ...` and `selftest`).
+struct Output<Payload: Encodable>: Encodable {
     var ok: Bool
     var command: String
     var result: Payload?
     var error: ErrorInfo?
 }
 
-private struct ErrorInfo: Encodable {
+struct ErrorInfo: Encodable {
     var code: String
     var message: String
 }
@@ -155,6 +158,8 @@ extension ModelCommand {
         @OptionGroup private var store: StoreOptions
         @Option(name: .long, help: "Where to write the receipt copy (default: the bundle's folder; best effort).")
         var receiptDir: String?
+        @Flag(name: .long, help: "Skip the reference series check (build machines and store tests only; the receipt then has no referenceCheck). The service never skips it.")
+        var skipReferenceSeries = false
         @Argument(help: "Bundle folder or file.") var bundle: String
         @OptionGroup private var output: JSONOption
 
@@ -162,15 +167,19 @@ extension ModelCommand {
             var receipt: Receipt
             var stickReceipt: String?
             var selfTester: String
+            /// "pipeline" (the reference series kept in the store) or "skipped".
+            var referenceSeries: String
         }
 
         func run() throws {
-            let r = store.makeStore().install(bundleAt: URL(fileURLWithPath: bundle),
+            let r = store.makeStore(referenceSeries: !skipReferenceSeries).install(bundleAt: URL(fileURLWithPath: bundle),
                                           receiptDirectory: receiptDir.map { URL(fileURLWithPath: $0) })
-            let result = Result(receipt: r.receipt, stickReceipt: r.stickReceipt?.path, selfTester: "engine")
+            let result = Result(receipt: r.receipt, stickReceipt: r.stickReceipt?.path, selfTester: "engine",
+                                referenceSeries: skipReferenceSeries ? "skipped" : "pipeline")
             try finish("install", json: output.json, result: result, error: r.error) {
                 "\(r.receipt.result): \(describe(r.receipt.bundle)); active now: \(describe(r.receipt.activeModel))"
                     + (r.receipt.selfTest.map { "\nself-test: \($0.detail)" } ?? "")
+                    + (r.receipt.referenceCheck.map { "\nreference series: \($0.detail)" } ?? "")
                     + (r.stickReceipt.map { "\nreceipt: \($0.path)" } ?? "")
             }
         }

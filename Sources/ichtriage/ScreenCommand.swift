@@ -1,6 +1,8 @@
+import Appliance
 import ArgumentParser
 import Foundation
 import Indicators
+import ModelStore
 import Triage
 
 /// `ichtriage screen`: draws the status screen from alert record files into a PNG, a raw
@@ -14,7 +16,7 @@ struct ScreenCommand: ParsableCommand {
             Output: --png FILE, --raw FILE (with --bpp 16|32 and optional --line-length), or --framebuffer /dev/fbN
             (geometry read from the device). The frame depends only on the inputs: pass --now for a reproducible picture.
             JSON (--json): {"mode", "output", "width", "height", "alerts", "problems", "bytes" (raw and framebuffer),
-            "geometry" (raw and framebuffer)}.
+            "geometry" (raw and framebuffer), "modelUpdate" (the model store's last receipt: action, time, result, activeModel)}.
             """)
 
     @Argument(help: "Alert record files, or folders holding them (searched two levels deep).")
@@ -41,6 +43,8 @@ struct ScreenCommand: ParsableCommand {
     @Flag(help: "Show the appliance as analysing.") var analysing = false
     @Option(help: "State directory whose acknowledgements mark alerts as acknowledged (default: $ICHTRIAGE_STATE_DIR or /var/lib/ichtriage).")
     var stateDir: String?
+    @Option(help: "Model store whose last receipt is shown as the last model update (default: <state dir>/models; none shown when it has no receipt).")
+    var modelStore: String?
     @Flag(help: "Print a JSON summary.") var json = false
 
     func validate() throws {
@@ -63,7 +67,8 @@ struct ScreenCommand: ParsableCommand {
     func run() throws {
         let (loaded, problems) = try AlertRecordFiles.load(records.map { URL(fileURLWithPath: $0) })
         for problem in problems where !json { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
-        let store = JSONLinesAcknowledgementStore(stateDirectory: JSONLinesAcknowledgementStore.stateDirectory(option: stateDir))
+        let stateDirectory = JSONLinesAcknowledgementStore.stateDirectory(option: stateDir)
+        let store = JSONLinesAcknowledgementStore(stateDirectory: stateDirectory)
         let acks = try store.all()
         let currentTime = now.flatMap(AlertTimestamp.parse) ?? Date()
 
@@ -89,11 +94,20 @@ struct ScreenCommand: ParsableCommand {
             default: health.fault = .other(fault)
             }
         }
+        // Reading the receipt verifies nothing and runs nothing: the self-tester is never called.
+        let storeFolder = URL(fileURLWithPath: modelStore ?? stateDirectory.appendingPathComponent("models").path)
+        let receipt = ModelStore(configuration: ModelStoreConfiguration(storeDirectory: storeFolder),
+                                 selfTester: StructuralSelfTester()).lastReceipt()
+        health.modelUpdate = receipt.flatMap(ModelUpdateNotice.init)
         let state = ScreenState(alerts: loaded.map { $0.screenAlert(acknowledgements: acks) }, health: health,
                                 analysing: analysing, now: currentTime)
         let renderer = try StatusScreenRenderer(config: config)
 
         var summary: [String: Any] = ["alerts": loaded.count, "problems": problems]
+        if let receipt {
+            summary["modelUpdate"] = ["action": receipt.action, "time": receipt.time, "result": receipt.result,
+                                      "activeModel": receipt.activeModel.map { "\($0.modelName) \($0.modelVersion)" as Any } ?? NSNull()] as [String: Any]
+        }
         if let framebuffer {
             let device = try LinuxFramebuffer(path: framebuffer)
             let frame = try renderer.render(state, size: device.geometry.panelSize)

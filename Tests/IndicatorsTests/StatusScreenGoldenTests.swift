@@ -35,6 +35,28 @@ final class StatusScreenGoldenTests: XCTestCase {
         try checkGolden(state, name: "fault")
     }
 
+    /// A bundle from the stick was refused: the engineer reads what, when, why, and which model
+    /// still serves, above the health line (amber).
+    func testModelUpdateRejected() throws {
+        var health = Fixtures.health()
+        health.modelUpdate = ModelUpdateNotice(
+            action: "install", time: Fixtures.date("2026-11-29T14:02:10Z"), outcome: .rejected, subject: "ich-det 1.1.0",
+            reason: "reference series check failed: the model gives the same probabilities for every slice",
+            activeModel: "ich-det 1.0.0")
+        let alert = ScreenAlert(record: Fixtures.negativeRecord(), thumbnailFiles: [])
+        try checkGolden(ScreenState(alerts: [alert], health: health, now: Fixtures.now), name: "model-update-rejected")
+    }
+
+    /// A good update went in (green line); no alerts yet.
+    func testModelUpdateInstalled() throws {
+        var health = Fixtures.health()
+        health.model = .init(name: "ich-det", version: "1.1.0")
+        health.modelUpdate = ModelUpdateNotice(
+            action: "install", time: Fixtures.date("2026-11-29T14:15:00Z"), outcome: .installed, subject: "ich-det 1.1.0",
+            activeModel: "ich-det 1.1.0")
+        try checkGolden(ScreenState(alerts: [], health: health, now: Fixtures.now), name: "model-update-installed")
+    }
+
     // MARK: comparison
 
     private func checkGolden(_ state: ScreenState, name: String, file: StaticString = #filePath, line: UInt = #line) throws {

@@ -116,16 +116,19 @@ final class ORTParityTests: XCTestCase {
         try compare("detector", batch: 5, size: 64, threads: 2)
     }
 
-    /// The detector from the training toolkit, when a file exists (Models/detector.onnx or env ICHTRIAGE_DETECTOR).
+    /// The shipped detector (Models/default/model.onnx, the training toolkit's output; or env ICHTRIAGE_DETECTOR).
+    /// ORT runs it without graph optimizations: its fused x86 uint8 x int8 kernels without VNNI saturate int16
+    /// pair sums and differ by up to 0.09 in probs on this model (Models/default/manifest.json, selftest.note),
+    /// while the unoptimized graph is the QDQ reference semantics our engine implements.
     func testShippedDetectorIfPresent() throws {
         let env = ProcessInfo.processInfo.environment["ICHTRIAGE_DETECTOR"]
-        let path = env ?? Self.packageRoot.appendingPathComponent("Models/detector.onnx").path
+        let path = env ?? Self.packageRoot.appendingPathComponent("Models/default/model.onnx").path
         guard FileManager.default.fileExists(atPath: path) else {
-            throw XCTSkip("no detector model at \(path) yet (the training toolkit produces it)")
+            throw XCTSkip("no detector model at \(path) (the training toolkit produces it)")
         }
         let ref = tmp.appendingPathComponent("ref-detector")
         try FileManager.default.createDirectory(at: ref, withIntermediateDirectories: true)
-        try sh(["scripts/onnx/ort_run.py", path, ref.path, "--random", "6,3,256,256", "--seed", "4"])
+        try sh(["scripts/onnx/ort_run.py", path, ref.path, "--random", "6,3,256,256", "--seed", "4", "--no-optimization"])
         let engine = try InferenceModel(contentsOf: URL(fileURLWithPath: path), options: EngineOptions(threads: 2))
         let ours = try engine.run([engine.inputs[0].name: try NPY.read(ref.appendingPathComponent("input.npy"))])
         let r = try NPY.read(ref.appendingPathComponent("probs.npy"))

@@ -51,12 +51,25 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(vr["signerKeyId"] as? String, keyId)
 
         let store = ws.url("store")
-        let install = try runCLI(["model", "install", "--store", store.path, "--keys", keysDir.path, bundle.path, "--json"])
+        // The fixture runs its own vectors in the engine but is no detector: the reference series
+        // kept in the store (through the triage pipeline) refuses it.
+        let refused = try runCLI(["model", "install", "--store", store.path, "--keys", keysDir.path, bundle.path, "--json"])
+        XCTAssertEqual(refused.status, 1, refused.stderr + refused.stdout)
+        let rr = try XCTUnwrap((refused.json?["result"] as? [String: Any])?["receipt"] as? [String: Any])
+        XCTAssertEqual(rr["result"] as? String, "rejected")
+        XCTAssertEqual(rr["reasonCode"] as? String, "referenceCheckFailed")
+        XCTAssertEqual((rr["selfTest"] as? [String: Any])?["passed"] as? Bool, true)
+        XCTAssertEqual((rr["referenceCheck"] as? [String: Any])?["passed"] as? Bool, false)
+
+        let install = try runCLI(["model", "install", "--store", store.path, "--keys", keysDir.path, "--skip-reference-series",
+                                  bundle.path, "--json"])
         XCTAssertEqual(install.status, 0, install.stderr + install.stdout)
         let ir = try XCTUnwrap(install.json?["result"] as? [String: Any])
         let receipt = try XCTUnwrap(ir["receipt"] as? [String: Any])
         XCTAssertEqual(receipt["result"] as? String, "installed")
         XCTAssertEqual(ir["selfTester"] as? String, "engine")
+        XCTAssertEqual(ir["referenceSeries"] as? String, "skipped")
+        XCTAssertNil(receipt["referenceCheck"])
         XCTAssertTrue(((receipt["selfTest"] as? [String: Any])?["detail"] as? String ?? "").contains("engine ran"))
         let stickReceipt = try XCTUnwrap(ir["stickReceipt"] as? String)
         XCTAssertTrue(stickReceipt.hasPrefix(bundle.deletingLastPathComponent().path))

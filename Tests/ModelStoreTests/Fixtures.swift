@@ -35,9 +35,9 @@ struct BundleFactory {
 
     /// Writes a source folder the way an engineer's training output looks.
     func source(version: String, downgrade: Bool = false, paddingBytes: Int = 0,
-                minimumAppliance: String = "0.1.0", wrongExpectedOutputs: Bool = false) -> URL {
+                minimumAppliance: String = "0.1.0", wrongExpectedOutputs: Bool = false, flatModel: Bool = false) -> URL {
         let dir = workspace.folder("src-\(version)-\(UUID().uuidString.prefix(6))")
-        let fixture = ONNXFixture(seed: modelSeed, paddingBytes: paddingBytes)
+        let fixture = ONNXFixture(seed: modelSeed, paddingBytes: paddingBytes, flat: flatModel)
         try! fixture.modelBytes().write(to: dir.appendingPathComponent("model.onnx"))
         let selftest = dir.appendingPathComponent("selftest")
         try! FileManager.default.createDirectory(at: selftest, withIntermediateDirectories: true)
@@ -73,9 +73,10 @@ struct BundleFactory {
 
     /// Packs (and signs, when a key is given) a bundle; archive form unless `folder`.
     func bundle(version: String, key: ModelSigningKey?, folder: Bool = false, downgrade: Bool = false,
-                paddingBytes: Int = 0, minimumAppliance: String = "0.1.0", wrongExpectedOutputs: Bool = false) throws -> URL {
+                paddingBytes: Int = 0, minimumAppliance: String = "0.1.0", wrongExpectedOutputs: Bool = false,
+                flatModel: Bool = false) throws -> URL {
         let src = source(version: version, downgrade: downgrade, paddingBytes: paddingBytes,
-                         minimumAppliance: minimumAppliance, wrongExpectedOutputs: wrongExpectedOutputs)
+                         minimumAppliance: minimumAppliance, wrongExpectedOutputs: wrongExpectedOutputs, flatModel: flatModel)
         let out = workspace.url("ich-detector-\(version)-\(UUID().uuidString.prefix(6))" + (folder ? "" : ".ichmodel"))
         try BundlePacker.pack(source: src, output: out)
         if let key { try BundlePacker.sign(bundle: out, with: key) }
@@ -88,7 +89,7 @@ struct BundleFactory {
 struct FixtureEngineDouble: ModelSelfTester {
     var modelSeed: UInt64 = 7
     func selfTest(_ request: SelfTestRequest) -> SelfTestOutcome {
-        let fixture = ONNXFixture(seed: modelSeed)
+        let fixture = fixtureModel(in: request, seed: modelSeed)
         do {
             var worst = 0.0
             for c in request.vectors.cases {
@@ -105,6 +106,39 @@ struct FixtureEngineDouble: ModelSelfTester {
             }
             return .pass("\(request.vectors.cases.count) cases, max |error| \(worst)")
         } catch { return .fail("\(error)") }
+    }
+}
+
+/// The fixture model a bundle holds: the flat variant when its file is exactly that model,
+/// else the seeded one (the doubles compute what an engine would for it).
+func fixtureModel(in request: SelfTestRequest, seed: UInt64) -> ONNXFixture {
+    let flat = ONNXFixture(seed: seed, flat: true)
+    if (try? Data(contentsOf: request.modelURL)) == flat.modelBytes() { return flat }
+    return ONNXFixture(seed: seed)
+}
+
+/// Stands in for the appliance's reference-series check (Appliance.ReferenceSeriesChecker, which
+/// needs the triage pipeline) with the same rules on the fixture model: two inputs the "device"
+/// holds (never from the bundle) must give finite probabilities in [0, 1], one row per slice,
+/// that depend on the input. A collapsed (flat) model fails.
+struct FixtureReferenceDouble: ReferenceSeriesCheck {
+    var modelSeed: UInt64 = 7
+    func check(_ request: SelfTestRequest) -> SelfTestOutcome {
+        let fixture = fixtureModel(in: request, seed: modelSeed)
+        var rows: [[Float]] = []
+        for (seed, scale) in [(UInt64(501), Float(1)), (UInt64(502), Float(0.2))] {
+            let input = fixture.input(slices: 4, seed: seed).map { $0 * scale }
+            let out = fixture.forward(input, slices: 4)
+            guard out.count == 4 * 6, out.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 }) else {
+                return .fail("reference input \(seed): outputs not finite in [0, 1] with one row per slice")
+            }
+            rows += stride(from: 0, to: out.count, by: 6).map { Array(out[$0..<($0 + 6)]) }
+        }
+        let spread = (0..<6).map { l in rows.map { $0[l] }.max()! - rows.map { $0[l] }.min()! }.max()!
+        guard spread > 0 else {
+            return .fail("the model gives the same probabilities for every slice of every reference series: its output does not depend on the image")
+        }
+        return .pass("\(rows.count) reference rows finite, in [0, 1], spread \(spread)")
     }
 }
 

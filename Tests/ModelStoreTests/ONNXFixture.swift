@@ -11,10 +11,13 @@ struct ONNXFixture {
     var bias: [Float]
     var paddingBytes = 0
 
-    init(seed: UInt64, paddingBytes: Int = 0) {
+    /// `flat`: all weights zero, so the output is sigmoid(bias) whatever the input: a collapsed
+    /// model that still loads, runs and reproduces its own (consistent) self-test vectors.
+    init(seed: UInt64, paddingBytes: Int = 0, flat: Bool = false) {
         var rng = SplitMix64(seed: seed)
         weights = (0..<18).map { _ in Float(rng.nextUnit() * 2 - 1) }
         bias = (0..<6).map { _ in Float(rng.nextUnit() - 0.5) }
+        if flat { weights = [Float](repeating: 0, count: 18) }
         self.paddingBytes = paddingBytes
     }
 

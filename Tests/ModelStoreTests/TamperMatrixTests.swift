@@ -18,7 +18,7 @@ final class TamperMatrixTests: XCTestCase {
         var config = ModelStoreConfiguration(storeDirectory: ws.url("store"), keysDirectory: keys.directory)
         config.limits.maxFileBytes = 4 << 20
         config.probationAnalyses = 0
-        let store = ModelStore(configuration: config, selfTester: FixtureEngineDouble())
+        let store = ModelStore(configuration: config, selfTester: FixtureEngineDouble(), referenceCheck: FixtureReferenceDouble())
 
         let good = try factory.bundle(version: "1.0.0", key: keys.trustedOld)
         let first = store.install(bundleAt: good)
@@ -137,6 +137,11 @@ final class TamperMatrixTests: XCTestCase {
         attacks.append(.init(name: "self-test outputs wrong",
                              bundle: try factory.bundle(version: "1.1.0", key: keys.trustedOld, wrongExpectedOutputs: true),
                              expected: .selfTestFailed))
+        // A collapsed model: loads, runs, reproduces its own vectors (they were made from it), but
+        // gives one answer whatever the image: the reference series kept on the device catches it.
+        let flat = try factory.bundle(version: "1.1.0", key: keys.trustedOld, flatModel: true)
+        attacks.append(.init(name: "passes its own vectors, fails the device's reference series (flat model)",
+                             bundle: flat, expected: .referenceCheckFailed))
         attacks.append(.init(name: "model over the size limit",
                              bundle: try factory.bundle(version: "1.1.0", key: keys.trustedOld, paddingBytes: 5 << 20), expected: .tooLarge))
 
@@ -149,6 +154,10 @@ final class TamperMatrixTests: XCTestCase {
             XCTAssertEqual(code, attack.expected, "\(attack.name): \(result.error.map { "\($0)" } ?? "ACCEPTED")")
             XCTAssertEqual(result.receipt.result, "rejected", attack.name)
             XCTAssertFalse((result.receipt.reason ?? "").isEmpty, "\(attack.name): a rejection must say why")
+            if attack.expected == .referenceCheckFailed {
+                XCTAssertEqual(result.receipt.selfTest?.passed, true, "\(attack.name): its own vectors must pass, or the attack proves nothing")
+                XCTAssertEqual(result.receipt.referenceCheck?.passed, false)
+            }
             // The serving model is still the one, and still verifies file by file.
             let active = try store.openActive()
             XCTAssertEqual(active.manifestSHA256, serving, "\(attack.name) changed the active model")

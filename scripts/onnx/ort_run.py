@@ -20,8 +20,13 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--random", help="comma-separated shape of a uniform [0,1) float32 input")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-optimization", action="store_true",
+                    help="ORT_DISABLE_ALL: each QDQ op as ONNX defines it (ORT's fused x86 int8 kernels without VNNI "
+                         "saturate int16 pair sums and differ from the reference semantics)")
     a = ap.parse_args()
     so = ort.SessionOptions()
+    if a.no_optimization:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     so.intra_op_num_threads = a.threads
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])
