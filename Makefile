@@ -8,7 +8,7 @@ DEMO_OUT ?= demo-out
 CONFIG ?= release
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
 
-.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels model-check fuzz clean train train-test
+.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels model-check fuzz clean train train-test crash-campaign
 
 all: build
 
@@ -50,6 +50,11 @@ bench-kernels:
 # The trained model on generated series (tiers, Grad-CAM peak inside the bleed mask); release build.
 model-check: setup
 	ICHTRIAGE_MODEL_CHECK=1 ICHTRIAGE_SHARED_DATA=$(DATA) $(SWIFT) test -c release --filter GeneratedSeriesTests
+
+# kill -9 the release service at random moments while it processes 20 series, 50 times; then check
+# every series analysed once, no duplicate alert, no lost file (make test runs a short one).
+crash-campaign: build
+	@scripts/crash-campaign.sh --bin "$(BIN)" $(CRASH_ARGS)
 
 bench: build pyenv
 	"$(BIN)/ichtriage" bench

@@ -12,7 +12,7 @@ bad() { echo "  FAIL $1"; echo "$2" | sed 's/^/       /'; fail=$((fail+1)); }
 
 for unit in Systemd/*.service; do
   name=$(basename "$unit")
-  sed "s#^ExecStart=/usr/bin/ichtriaged#ExecStart=$exe#" "$unit" > "$tmp/$name"
+  sed "s#^\(Exec[A-Za-z]*\)=/usr/bin/ichtriaged#\1=$exe#" "$unit" > "$tmp/$name"
   out=$(systemd-analyze verify --man=no "$tmp/$name" 2>&1)
   [ -z "$out" ] && ok "verify $name" || bad "verify $name" "$out"
   exposure=$(systemd-analyze security --offline=yes "$tmp/$name" 2>&1 | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
