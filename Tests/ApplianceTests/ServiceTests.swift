@@ -60,11 +60,7 @@ final class ServiceTests: XCTestCase {
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
-    private var sharedData: URL {
-        if let path = ProcessInfo.processInfo.environment["ICHTRIAGE_SHARED_DATA"] { return URL(fileURLWithPath: path) }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("../shared/data/real-head-ct").standardized
-    }
+    private var sharedData: URL { Executables.sharedData }
 
     private func configuration() -> ApplianceConfiguration {
         var c = ApplianceConfiguration()
