@@ -86,6 +86,24 @@ final class RealServiceTests: XCTestCase {
         XCTAssertEqual(interfaces, ["lo"], "inside the namespace the service sees only loopback")
     }
 
+    /// The unit's `ExecStopPost=ichtriaged --record-exit`: systemd's environment becomes the
+    /// record the next start reads.
+    func testRecordExitWritesWhatSystemdSaid() throws {
+        let daemon = try Executables.url("ichtriaged")
+        let configuration = "{\"stateDirectory\": \"\(path("state"))\", \"dropFolders\": [\"\(path("drop"))\"]}"
+        try Data(configuration.utf8).write(to: root.appendingPathComponent("ichtriaged.json"))
+        try FileManager.default.createDirectory(atPath: path("state"), withIntermediateDirectories: true)
+        var environment = ProcessInfo.processInfo.environment
+        environment["SERVICE_RESULT"] = "core-dump"
+        environment["EXIT_CODE"] = "dumped"
+        environment["EXIT_STATUS"] = "SEGV"
+        let run = try Executables.run(daemon, ["--config", path("ichtriaged.json"), "--record-exit"], environment: environment)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let record = try XCTUnwrap(ExitRecord.take(stateDirectory: path("state")))
+        XCTAssertEqual(record.exitStatus, "SEGV")
+        XCTAssertTrue(record.isCrash)
+    }
+
     /// A short crash campaign (scripts/crash-campaign.sh, `make crash-campaign` runs the full one):
     /// SIGKILL at random moments while series are processed; every series analysed exactly once,
     /// no duplicate alert, no input file lost.
