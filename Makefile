@@ -8,7 +8,7 @@ DEMO_OUT ?= demo-out
 CONFIG ?= release
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
 
-.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels model-check fuzz clean train train-test crash-campaign
+.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels model-check fuzz clean train train-test
 
 all: build
 
@@ -53,6 +53,7 @@ model-check: setup
 
 # kill -9 the release service at random moments while it processes 20 series, 50 times; then check
 # every series analysed once, no duplicate alert, no lost file (make test runs a short one).
+.PHONY: crash-campaign
 crash-campaign: build
 	@scripts/crash-campaign.sh --bin "$(BIN)" $(CRASH_ARGS)
 
