@@ -119,7 +119,7 @@ for ((k = 1; k <= KILLS; k++)); do
 done
 echo
 drop_wave "$SERIES"
-"$BIN/ichtriaged" --config "$OUT/ichtriaged.json" --exit-when-idle 3 2> "$OUT/logs/final.log" || {
+"$BIN/ichtriaged" --config "$OUT/ichtriaged.json" --exit-when-idle 8 2> "$OUT/logs/final.log" || {
   echo "crash-campaign: the final run failed; its log:" >&2; cat "$OUT/logs/final.log" >&2; exit 1; }
 elapsed=$(( $(date +%s) - started ))
 
