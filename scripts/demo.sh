@@ -26,13 +26,7 @@ ls "$RUN/drop" | sed 's/^/   /'
 MODEL=$ROOT/Models/default
 if [ -f "$MODEL/manifest.json" ] && [ -f "$MODEL/model.onnx" ]; then
   echo "-- model: $MODEL, signed with a throwaway demo key and installed into the model store"
-  KEYDIR=$(mktemp -d)   # the private key never goes near the repository
-  trap 'rm -rf "$KEYDIR"' EXIT
-  "$BIN/ichtriage" model keygen --out "$KEYDIR/demo.key" --name demo-key >/dev/null
-  cp "$KEYDIR/demo.key.pub" "$RUN/keys/"
-  "$BIN/ichtriage" model pack "$MODEL" --out "$RUN/default.ichmodel" >/dev/null
-  "$BIN/ichtriage" model sign --key "$KEYDIR/demo.key" "$RUN/default.ichmodel" >/dev/null
-  "$BIN/ichtriage" model install --store "$RUN/state/models" --keys "$RUN/keys" "$RUN/default.ichmodel" | sed 's/^/   /'
+  "$ROOT/scripts/install-model.sh" "$BIN" "$MODEL" "$RUN/state/models" "$RUN/keys" | sed 's/^/   /'
 else
   echo "-- no model bundle in $MODEL: the service will show its 'no valid model' fault and analyse nothing"
 fi

@@ -17,6 +17,8 @@ APT_PACKAGES=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   # Triage tests: dciodvfy checks the Secondary Capture output against the IOD.
   dicom3tools
+  # udevadm: the udev rules under Systemd/ are parsed by udev itself (scripts/verify-units.sh).
+  udev
   # Misc build tools.
   pkg-config make python3-venv
 )

@@ -78,13 +78,18 @@ public final class AnalysisService: Service, @unchecked Sendable {
         let started = Date()
         let outcome: AnalysisOutcome
         if job.state == .failed {
-            outcome = notAnalysable(job, reason: "analysis interrupted \(job.attempts) times; giving up on this series", started: started)
+            outcome = notAnalysable(job, reason: "the analysis of this series failed \(job.failures) times; giving up on it", started: started)
         } else {
             do {
                 let paths = (try? JSONDecoder().decode([String].self, from: job.payload)) ?? []
                 let scan = DICOMIntake.scan(paths: paths, configuration: intake)
-                guard let series = scan.series.first(where: { $0.seriesInstanceUID == job.series.seriesInstanceUID }) else {
-                    outcome = notAnalysable(job, reason: "the series' files are no longer readable (removed before analysis: \(paths.count) expected)",
+                let series = scan.series.first(where: { $0.seriesInstanceUID == job.series.seriesInstanceUID })
+                // A USB stick pulled, or a share gone, between intake and analysis: never analyse
+                // part of a series. The series is analysed when it comes back complete.
+                let readable = series?.slices.count ?? 0
+                guard let series, readable >= paths.count else {
+                    outcome = notAnalysable(job, reason: "incomplete: \(paths.count - readable) of \(paths.count) files of this series are gone "
+                                            + "(storage removed?); not analysed on part of it; it is analysed when it comes back complete",
                                             started: started)
                     return finish(job, outcome)
                 }

@@ -13,6 +13,10 @@ public struct ApplianceRuntime: Sendable {
     public let status: ApplianceStatus
     public let notifier: SystemdNotifier
     public let watchdog: Watchdog
+    /// How the previous run ended, when systemd recorded it (`ichtriaged --record-exit`).
+    public let previousExit: ExitRecord?
+    /// Jobs the previous run left `running` when it crashed: charged one failure each.
+    public let jobsChargedWithCrash: [Int64]
 
     public init(configuration: ApplianceConfiguration, notifier: SystemdNotifier = SystemdNotifier()) throws {
         self.configuration = configuration
@@ -23,11 +27,22 @@ public struct ApplianceRuntime: Sendable {
                 throw ApplianceError(.configuration, "cannot create \(folder): \(error.localizedDescription)")
             }
         }
-        store = try JobStore(path: configuration.stateDirectory + "/ichtriage.sqlite")
+        store = try JobStore(path: configuration.stateDirectory + "/" + Self.databaseFileName)
+        // Before any job is handed out: did the previous run crash on the series it was analysing?
+        previousExit = ExitRecord.take(stateDirectory: configuration.stateDirectory)
+        if let previousExit, previousExit.isCrash {
+            jobsChargedWithCrash = try store.recordCrashOfRunningJobs(
+                reason: "the service failed while analysing this series: \(previousExit.description)")
+        } else {
+            jobsChargedWithCrash = []
+        }
         status = ApplianceStatus()
         self.notifier = notifier
         watchdog = Watchdog(notifier: notifier)
     }
+
+    /// The job store's file in the state directory (`ichtriage ack` opens it too).
+    public static let databaseFileName = "ichtriage.sqlite"
 
     public var alertsDirectory: URL { URL(fileURLWithPath: configuration.stateDirectory + "/alerts", isDirectory: true) }
 

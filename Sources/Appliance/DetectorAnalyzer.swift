@@ -19,18 +19,20 @@ public final class DetectorAnalyzer: SeriesAnalyzer, @unchecked Sendable {
     /// The CNN run on slices as they arrive, for the model that was active then.
     private let preparation = SlicePreparation()
 
-    public init(store: ModelStore, triage: TriageConfiguration, outboxDirectory: URL, logger: Logger) {
+    public init(store: ModelStore, triage: TriageConfiguration, outboxDirectory: URL, logger: Logger,
+                previousRunCrashed: Bool = true) {
         self.store = store
         self.triage = triage
         self.outboxDirectory = outboxDirectory
         self.logger = logger
-        let event = store.serviceDidStart()
+        let event = store.serviceDidStart(previousRunCrashed: previousRunCrashed)
         if case .none = event {} else { logger.warning("model store at start: \(event)") }
         refresh()
     }
 
     /// The analyzer for a configuration: the store under `<state>/models`, keys from the configuration.
-    public static func make(configuration: ApplianceConfiguration, logger: Logger) -> DetectorAnalyzer {
+    /// `previousRunCrashed`: see `ModelStore.serviceDidStart(previousRunCrashed:)` and `ExitRecord`.
+    public static func make(configuration: ApplianceConfiguration, logger: Logger, previousRunCrashed: Bool = true) -> DetectorAnalyzer {
         let storeConfiguration = ModelStoreConfiguration(
             storeDirectory: URL(fileURLWithPath: configuration.stateDirectory + "/models"),
             keysDirectory: URL(fileURLWithPath: configuration.modelKeysDirectory))
@@ -38,7 +40,8 @@ public final class DetectorAnalyzer: SeriesAnalyzer, @unchecked Sendable {
         var triage = TriageConfiguration()
         triage.threads = configuration.threads
         return DetectorAnalyzer(store: store, triage: triage,
-                                outboxDirectory: URL(fileURLWithPath: configuration.outboxDirectory), logger: logger)
+                                outboxDirectory: URL(fileURLWithPath: configuration.outboxDirectory), logger: logger,
+                                previousRunCrashed: previousRunCrashed)
     }
 
     public var unavailableReason: String? {

@@ -22,7 +22,11 @@ public struct Job: Sendable, Equatable {
     /// Identifies the exact set of slices (e.g. a hash of the sorted SOPInstanceUIDs).
     public var fingerprint: String
     public var state: JobState
+    /// How often the job was handed out (an interruption of any kind means another attempt).
     public var attempts: Int
+    /// How many attempts ended in a failure of the analysis itself: an error, or the service
+    /// crashing while it ran (not a power cut or a kill from outside). See `maximumFailures`.
+    public var failures: Int
     public var enqueuedAt: Date
     /// What the analysis needs to redo the job after a restart (the series' file paths).
     public var payload: Data
@@ -55,20 +59,24 @@ public enum EnqueueOutcome: Sendable, Equatable {
 ///
 /// The guarantees the service builds on:
 /// - a job interrupted at any point (crash, kill -9, power cut) is found `running` at the next
-///   start and handed out again, so no series is lost;
+///   start and handed out again, so no series is lost; a power cut or kill from outside can
+///   interrupt it any number of times, it is simply redone;
+/// - a series whose analysis fails (an error, or the service crashing on it) `maximumFailures`
+///   times is given up as failed, so one bad series cannot crash-loop the appliance;
 /// - an alert row is unique per series and inserted in the same transaction that finishes its
 ///   job, so an alert is raised exactly once however often the process dies.
 public final class JobStore: Sendable {
     private let pool: DatabasePool
-    /// After this many interrupted attempts a job is given up as failed (a series that crashes
-    /// the analysis every time must not crash-loop the appliance).
-    public let maximumAttempts: Int
+    /// After this many failed attempts a job is given up as failed (a series that crashes the
+    /// analysis every time must not crash-loop the appliance). Interruptions from outside (power
+    /// cut, SIGKILL) do not count: they say nothing about the series.
+    public let maximumFailures: Int
 
-    public init(path: String, maximumAttempts: Int = 3) throws {
+    public init(path: String, maximumFailures: Int = 3) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         pool = try DatabasePool(path: path, configuration: configuration)
-        self.maximumAttempts = maximumAttempts
+        self.maximumFailures = maximumFailures
         try Self.migrator.migrate(pool)
     }
 
@@ -108,6 +116,11 @@ public final class JobStore: Sendable {
         migrator.registerMigration("v2: job payload") { db in
             try db.alter(table: "job") { t in t.add(column: "payload", .blob).notNull().defaults(to: Data()) }
         }
+        migrator.registerMigration("v3: job failures") { db in
+            // Attempts count every hand-out; failures only those the series may be to blame for.
+            try db.alter(table: "job") { t in t.add(column: "failures", .integer).notNull().defaults(to: 0) }
+            try db.execute(sql: "UPDATE job SET failures = attempts WHERE state = 'failed'")
+        }
         return migrator
     }
 
@@ -123,7 +136,7 @@ public final class JobStore: Sendable {
                 if row["fingerprint"] as String == fingerprint { return .duplicate(jobID: id) }
                 let state = JobState(rawValue: row["state"]) ?? .queued
                 try db.execute(
-                    sql: "UPDATE job SET fingerprint = ?, payload = ?, state = 'queued', attempts = 0, updatedAt = ?, lastError = NULL WHERE id = ?",
+                    sql: "UPDATE job SET fingerprint = ?, payload = ?, state = 'queued', attempts = 0, failures = 0, updatedAt = ?, lastError = NULL WHERE id = ?",
                     arguments: [fingerprint, payload, now, id])
                 return state == .done ? .changedAfterAlert(jobID: id) : .updated(jobID: id)
             }
@@ -135,18 +148,18 @@ public final class JobStore: Sendable {
     }
 
     /// Hands out the oldest unfinished job, including one left `running` by a process that died.
-    /// A job that has been handed out `maximumAttempts` times without finishing is marked failed
-    /// and returned as such, so the caller can raise a NOT ANALYSABLE alert for it.
+    /// A job that has failed `maximumFailures` times is marked failed and returned as such, so
+    /// the caller can raise a NOT ANALYSABLE alert for it.
     public func claimNextJob(at now: Date = Date()) throws -> Job? {
         try pool.write { db in
             guard let row = try Row.fetchOne(
                 db, sql: "SELECT * FROM job WHERE state IN ('queued', 'running') ORDER BY enqueuedAt, id LIMIT 1")
             else { return nil }
             var job = Self.job(row)
-            if job.attempts >= maximumAttempts {
+            if job.failures >= maximumFailures {
                 job.state = .failed
                 try db.execute(
-                    sql: "UPDATE job SET state = 'failed', updatedAt = ?, lastError = COALESCE(lastError, 'interrupted too often') WHERE id = ?",
+                    sql: "UPDATE job SET state = 'failed', updatedAt = ?, lastError = COALESCE(lastError, 'failed too often') WHERE id = ?",
                     arguments: [now, job.id])
                 return job
             }
@@ -159,7 +172,8 @@ public final class JobStore: Sendable {
     }
 
     /// Finishes a job and raises its alert in one transaction. Returns false when the series
-    /// already had an alert (it is then not raised again).
+    /// already had an alert (it is then not raised again), unless that alert was NOT ANALYSABLE
+    /// and this is a real result.
     @discardableResult
     public func complete(jobID: Int64, tier: String, record: Data, at now: Date = Date()) throws -> Bool {
         try pool.write { db in
@@ -172,15 +186,39 @@ public final class JobStore: Sendable {
             try db.execute(
                 sql: "INSERT OR IGNORE INTO alert (studyUID, seriesUID, tier, record, raisedAt) VALUES (?, ?, ?, ?, ?)",
                 arguments: [job.series.studyInstanceUID, job.series.seriesInstanceUID, tier, record, now])
+            if db.changesCount == 1 { return true }
+            // NOT ANALYSABLE is no triage result (files gone with a pulled stick, too few slices):
+            // when the series comes back and is analysed, its result takes that alert's place,
+            // unacknowledged, so the screen shows it. A real result is never replaced.
+            guard tier != Self.notAnalysable else { return false }
+            try db.execute(
+                sql: "UPDATE alert SET tier = ?, record = ?, raisedAt = ?, acknowledgedAt = NULL, acknowledgedBy = NULL WHERE studyUID = ? AND seriesUID = ? AND tier = ?",
+                arguments: [tier, record, now, job.series.studyInstanceUID, job.series.seriesInstanceUID, Self.notAnalysable])
             return db.changesCount == 1
         }
     }
 
-    /// Records why an attempt failed; the job is retried until `maximumAttempts`.
+    static let notAnalysable = "NOT_ANALYSABLE"
+
+    /// Records why an attempt failed; the job is retried until `maximumFailures`.
     public func recordFailure(jobID: Int64, reason: String, at now: Date = Date()) throws {
         try pool.write { db in
-            try db.execute(sql: "UPDATE job SET state = 'queued', updatedAt = ?, lastError = ? WHERE id = ? AND state = 'running'",
-                           arguments: [now, reason, jobID])
+            try db.execute(
+                sql: "UPDATE job SET state = 'queued', failures = failures + 1, updatedAt = ?, lastError = ? WHERE id = ? AND state = 'running'",
+                arguments: [now, reason, jobID])
+        }
+    }
+
+    /// The previous process crashed (see `ExitRecord`): the job it left `running` failed. Called
+    /// at start, before any job is handed out. Returns the jobs charged.
+    @discardableResult
+    public func recordCrashOfRunningJobs(reason: String, at now: Date = Date()) throws -> [Int64] {
+        try pool.write { db in
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM job WHERE state = 'running'")
+            try db.execute(
+                sql: "UPDATE job SET state = 'queued', failures = failures + 1, updatedAt = ?, lastError = ? WHERE state = 'running'",
+                arguments: [now, reason])
+            return ids
         }
     }
 
@@ -249,6 +287,65 @@ public final class JobStore: Sendable {
         }
     }
 
+    /// What `acknowledgeCritical` did: the alert it acknowledged (nil when there was none) and how
+    /// many CRITICAL alerts are still unacknowledged after it.
+    public struct CriticalAcknowledgement: Sendable, Equatable {
+        public var alert: AlertRow?
+        public var remaining: Int
+    }
+
+    /// Acknowledges a CRITICAL alert from outside the service (`ichtriage ack`): the given series'
+    /// alert, or the newest unacknowledged one (the one on top of the screen). Choosing, updating
+    /// and counting happen in one write transaction, so two acknowledgers (the CLI and the button
+    /// in the running service) never take the same alert and the count is exact. A series that is
+    /// not an unacknowledged CRITICAL alert is an error; nothing to acknowledge is not, and then
+    /// nothing is recorded.
+    public func acknowledgeCritical(seriesInstanceUID: String? = nil, source: String,
+                                    at now: Date = Date()) throws -> CriticalAcknowledgement {
+        try pool.write { db in
+            let pending = "SELECT * FROM alert WHERE acknowledgedAt IS NULL AND tier = 'CRITICAL'"
+            let row: Row?
+            if let seriesInstanceUID {
+                row = try Row.fetchOne(db, sql: pending + " AND seriesUID = ?", arguments: [seriesInstanceUID])
+                guard row != nil else {
+                    throw ApplianceError(.store, "series \(seriesInstanceUID) is not an unacknowledged CRITICAL alert")
+                }
+            } else {
+                row = try Row.fetchOne(db, sql: pending + " ORDER BY raisedAt DESC, id DESC LIMIT 1")
+            }
+            var alert = row.map(Self.alert)
+            if let id = alert?.id {
+                try db.execute(sql: "UPDATE alert SET acknowledgedAt = ?, acknowledgedBy = ? WHERE id = ?", arguments: [now, source, id])
+                try db.execute(sql: "INSERT INTO acknowledgement (alertId, at, source) VALUES (?, ?, ?)", arguments: [id, now, source])
+                alert?.acknowledgedAt = now
+                alert?.acknowledgedBy = source
+            }
+            let remaining = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(pending))") ?? 0
+            return CriticalAcknowledgement(alert: alert, remaining: remaining)
+        }
+    }
+
+    /// Takes over acknowledgements recorded elsewhere (the JSON-lines file older `ichtriage ack`
+    /// versions wrote), keeping their time and source. An alert already acknowledged keeps its
+    /// first acknowledgement; one for a series without an alert is ignored. Returns how many applied.
+    @discardableResult
+    public func importAcknowledgements(_ items: [(seriesInstanceUID: String, time: Date, source: String)]) throws -> Int {
+        try pool.write { db in
+            var applied = 0
+            for item in items {
+                guard let id = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM alert WHERE seriesUID = ? AND acknowledgedAt IS NULL", arguments: [item.seriesInstanceUID])
+                else { continue }
+                try db.execute(sql: "UPDATE alert SET acknowledgedAt = ?, acknowledgedBy = ? WHERE id = ?",
+                               arguments: [item.time, item.source, id])
+                try db.execute(sql: "INSERT INTO acknowledgement (alertId, at, source) VALUES (?, ?, ?)",
+                               arguments: [id, item.time, item.source])
+                applied += 1
+            }
+            return applied
+        }
+    }
+
     public func acknowledgementCount() throws -> Int {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM acknowledgement") ?? 0 }
     }
@@ -281,6 +378,7 @@ public final class JobStore: Sendable {
             fingerprint: row["fingerprint"],
             state: JobState(rawValue: row["state"]) ?? .queued,
             attempts: row["attempts"],
+            failures: row["failures"],
             enqueuedAt: row["enqueuedAt"],
             payload: row["payload"] ?? Data())
     }

@@ -403,8 +403,11 @@ public final class ModelStore: @unchecked Sendable {
     /// that never reported back means the last process died on the new model; too many starts
     /// without a finished analysis too. Either rolls the model back. Then verifies the active
     /// slot and falls back to the previous model if it no longer verifies.
+    /// `previousRunCrashed: false` when the caller knows the last process did not fail by itself
+    /// (stopped, killed from outside, power cut): that run then says nothing about the model, so
+    /// neither its unfinished analysis nor this start counts against it.
     @discardableResult
-    public func serviceDidStart() -> ProbationEvent {
+    public func serviceDidStart(previousRunCrashed: Bool = true) -> ProbationEvent {
         var rollbackReason: String?
         do {
             try withPointerLock {
@@ -413,7 +416,11 @@ public final class ModelStore: @unchecked Sendable {
                     idle.release()
                 }
                 guard var p = try readPointer(), var prob = p.probation else { return }
-                prob.starts += 1
+                if !previousRunCrashed {
+                    prob.analysisInFlight = false
+                } else {
+                    prob.starts += 1
+                }
                 if prob.analysisInFlight {
                     rollbackReason = "model \(p.active.modelName) \(p.active.modelVersion) crashed during its analysis \(prob.succeeded + 1) of \(prob.required) on probation"
                 } else if prob.starts > configuration.probationMaxStarts {

@@ -1,18 +1,21 @@
+import Appliance
 import ArgumentParser
 import Foundation
 import Indicators
 import Triage
 
 /// `ichtriage ack`: acknowledges the current CRITICAL alert (the newest unacknowledged one, the
-/// one on top of the screen), as the button does, and records who and when.
+/// one on top of the screen), as the button does, and records who and when. It writes into the
+/// service's own job store (SQLite, WAL), so a running `ichtriaged` sees it at once: its screen
+/// and red light follow the store.
 struct AckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ack",
         abstract: "Acknowledge the current CRITICAL alert.",
         discussion: """
-            Alert records are read from --records (default: <state dir>/alerts); acknowledgements are appended to
-            <state dir>/acknowledgements.jsonl. The state dir is --state-dir, else $ICHTRIAGE_STATE_DIR, else /var/lib/ichtriage.
-            Nothing to acknowledge is not an error (exit 0, "acknowledged": false).
+            Alerts and acknowledgements live in the service's job store <state dir>/ichtriage.sqlite; the running
+            service picks the acknowledgement up from there. The state dir is --state-dir, else $ICHTRIAGE_STATE_DIR,
+            else /var/lib/ichtriage. Nothing to acknowledge is not an error (exit 0, "acknowledged": false).
             JSON (--json): {"acknowledged": bool, "seriesInstanceUID", "studyInstanceUID", "time", "source",
             "remainingUnacknowledged": int, "store": path, "message"}. Patient identifiers are never printed.
             """)
@@ -20,7 +23,6 @@ struct AckCommand: ParsableCommand {
     @Option(help: "Who or what acknowledges (recorded).") var source: String = "cli"
     @Option(help: "Acknowledge this series instead of the current one.") var series: String?
     @Option(help: "State directory (default: $ICHTRIAGE_STATE_DIR or /var/lib/ichtriage).") var stateDir: String?
-    @Option(help: "Folder of alert records (default: <state dir>/alerts).") var records: String?
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -29,33 +31,27 @@ struct AckCommand: ParsableCommand {
 
     func run() throws {
         let stateDirectory = JSONLinesAcknowledgementStore.stateDirectory(option: stateDir)
-        let recordFolder = records.map { URL(fileURLWithPath: $0) } ?? stateDirectory.appendingPathComponent("alerts")
-        let store = JSONLinesAcknowledgementStore(stateDirectory: stateDirectory)
-        let loaded = FileManager.default.fileExists(atPath: recordFolder.path)
-            ? try AlertRecordFiles.load([recordFolder]).records.map(\.record) : []
-        let pending = CurrentAlert.unacknowledgedCritical(loaded, acknowledgements: try store.all())
-
-        let target: AlertRecord?
-        if let series {
-            guard let match = pending.first(where: { $0.seriesInstanceUID == series }) else {
-                throw IndicatorsError(.invalidArgument, "series \(series) is not an unacknowledged CRITICAL alert in \(recordFolder.path)")
+        let database = stateDirectory.appendingPathComponent(ApplianceRuntime.databaseFileName)
+        var result: [String: Any] = ["store": database.path, "source": source]
+        // The service creates the store; the CLI never makes an empty one (it could get the wrong owner).
+        if FileManager.default.fileExists(atPath: database.path) {
+            let store = try JobStore(path: database.path)
+            try LegacyAcknowledgements.importIfPresent(stateDirectory: stateDirectory, into: store)
+            let done = try store.acknowledgeCritical(seriesInstanceUID: series, source: source)
+            if let alert = done.alert, let time = alert.acknowledgedAt {
+                result.merge(["acknowledged": true, "seriesInstanceUID": alert.series.seriesInstanceUID,
+                              "studyInstanceUID": alert.series.studyInstanceUID, "time": AlertTimestamp.format(time),
+                              "remainingUnacknowledged": done.remaining,
+                              "message": "acknowledged CRITICAL alert for series \(alert.series.seriesInstanceUID)"]) { $1 }
+            } else {
+                result.merge(["acknowledged": false, "remainingUnacknowledged": 0,
+                              "message": "no unacknowledged CRITICAL alert in \(database.path)"]) { $1 }
             }
-            target = match
-        } else {
-            target = pending.first
-        }
-
-        var result: [String: Any] = ["store": store.file.path, "source": source]
-        if let target {
-            let ack = Acknowledgement(seriesInstanceUID: target.seriesInstanceUID, time: Date(), source: source)
-            try store.append(ack)
-            result.merge(["acknowledged": true, "seriesInstanceUID": target.seriesInstanceUID,
-                          "studyInstanceUID": target.studyInstanceUID, "time": AlertTimestamp.format(ack.time),
-                          "remainingUnacknowledged": pending.count - 1,
-                          "message": "acknowledged CRITICAL alert for series \(target.seriesInstanceUID)"]) { $1 }
+        } else if let series {
+            throw ValidationError("series \(series): no alert store at \(database.path) (has the service run with this state directory?)")
         } else {
             result.merge(["acknowledged": false, "remainingUnacknowledged": 0,
-                          "message": "no unacknowledged CRITICAL alert in \(recordFolder.path)"]) { $1 }
+                          "message": "no alert store at \(database.path) (the service has not run with this state directory)"]) { $1 }
         }
         if json {
             let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])

@@ -23,6 +23,9 @@ struct ICHTriageDaemon: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Flag(help: "Record how the service's last run ended (systemd's ExecStopPost=; reads SERVICE_RESULT, EXIT_CODE, EXIT_STATUS) and exit.")
+    var recordExit = false
+
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
@@ -36,8 +39,31 @@ struct ICHTriageDaemon: AsyncParsableCommand {
             logger.critical("configuration refused: \(error)")
             throw ExitCode(78)  // EX_CONFIG: systemd shows it; Restart=on-failure will not loop fast
         }
+        if recordExit {
+            // Read at the next start: a crash during an analysis counts against that series.
+            guard let record = ExitRecord(environment: ProcessInfo.processInfo.environment) else {
+                logger.warning("--record-exit outside systemd (no SERVICE_RESULT): nothing recorded")
+                return
+            }
+            try record.write(stateDirectory: configuration.stateDirectory)
+            logger.info("exit recorded", metadata: ["result": "\(record.description)", "crash": "\(record.isCrash)"])
+            return
+        }
         let runtime = try ApplianceRuntime(configuration: configuration)
-        let analyzer = DetectorAnalyzer.make(configuration: configuration, logger: logger)
+        if let exit = runtime.previousExit {
+            logger.notice("previous run ended", metadata: ["result": "\(exit.description)", "chargedJobs": "\(runtime.jobsChargedWithCrash)"])
+        }
+        do {
+            let imported = try LegacyAcknowledgements.importIfPresent(
+                stateDirectory: URL(fileURLWithPath: configuration.stateDirectory), into: runtime.store)
+            if imported > 0 { logger.info("acknowledgements imported from the old JSON-lines file", metadata: ["count": "\(imported)"]) }
+        } catch {
+            logger.error("old acknowledgements not imported", metadata: ["error": "\(error)"])
+        }
+        // Only a crash of the last run counts against a model on probation; a kill from outside
+        // or a power cut (no record: systemd never got to run ExecStopPost) does not.
+        let analyzer = DetectorAnalyzer.make(configuration: configuration, logger: logger,
+                                             previousRunCrashed: runtime.previousExit?.isCrash ?? false)
         let services = runtime.services(analyzer: analyzer, modelDescription: { analyzer.modelDescription },
                                         modelStore: analyzer.store, logger: logger)
         var configured = services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }

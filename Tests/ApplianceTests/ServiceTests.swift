@@ -60,11 +60,7 @@ final class ServiceTests: XCTestCase {
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
-    private var sharedData: URL {
-        if let path = ProcessInfo.processInfo.environment["ICHTRIAGE_SHARED_DATA"] { return URL(fileURLWithPath: path) }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("../shared/data/real-head-ct").standardized
-    }
+    private var sharedData: URL { Executables.sharedData }
 
     private func configuration() -> ApplianceConfiguration {
         var c = ApplianceConfiguration()
@@ -131,6 +127,83 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(try runtime.store.jobs().count, 1)
         XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("screen.png").path))
         XCTAssertTrue(logs.lines.contains { $0.contains("duplicate") }, "the second drop is logged as a duplicate")
+    }
+
+    /// `ichtriage ack`, a separate process, writes into the running service's store: the service
+    /// sees the acknowledgement (its screen changes) and the JSON fields stay as documented.
+    func testAckCommandGoesThroughTheRunningServicesStore() async throws {
+        let ichtriage = try Executables.url("ichtriage")
+        let runtime = try ApplianceRuntime(configuration: configuration(), notifier: SystemdNotifier(environment: [:]))
+        let state = runtime.configuration.stateDirectory
+        let screen = root.appendingPathComponent("screen.png")
+        try await withAppliance(runtime, analyzer: FakeAnalyzer(), logger: LogCapture().logger) {
+            try self.dropGEExam(as: "exam")
+            try self.wait("the CRITICAL alert") { try runtime.store.alerts().first?.tier == "CRITICAL" }
+            let series = try XCTUnwrap(try runtime.store.alerts().first?.series)
+            try self.wait("the screen") { FileManager.default.fileExists(atPath: screen.path) }
+            Thread.sleep(forTimeInterval: 0.5)  // the screen with the alert on it is drawn
+            let before = try Data(contentsOf: screen)
+
+            let ack = try Executables.run(ichtriage, ["ack", "--state-dir", state, "--source", "test-cli", "--json"])
+            XCTAssertEqual(ack.status, 0, ack.stderr)
+            let json = try XCTUnwrap(ack.json, ack.stdout)
+            XCTAssertEqual(json["acknowledged"] as? Bool, true)
+            XCTAssertEqual(json["seriesInstanceUID"] as? String, series.seriesInstanceUID)
+            XCTAssertEqual(json["studyInstanceUID"] as? String, series.studyInstanceUID)
+            XCTAssertEqual(json["source"] as? String, "test-cli")
+            XCTAssertEqual(json["remainingUnacknowledged"] as? Int, 0)
+            XCTAssertEqual(json["store"] as? String, state + "/ichtriage.sqlite")
+            XCTAssertNotNil(json["time"] as? String)
+            XCTAssertNotNil(json["message"] as? String)
+
+            // The running service's own store connection sees it, and the screen is redrawn.
+            try self.wait("the acknowledgement in the store") { try runtime.store.alerts().first?.acknowledgedBy == "test-cli" }
+            try self.wait("the screen to change") { (try? Data(contentsOf: screen)) != before }
+
+            let again = try Executables.run(ichtriage, ["ack", "--state-dir", state, "--json"])
+            XCTAssertEqual(again.status, 0, again.stderr)
+            XCTAssertEqual(again.json?["acknowledged"] as? Bool, false, "nothing left: \(again.stdout)")
+            let wrong = try Executables.run(ichtriage, ["ack", "--state-dir", state, "--series", "1.2.3.4.5"])
+            XCTAssertNotEqual(wrong.status, 0, "an unknown series is an error")
+            XCTAssertTrue(wrong.stderr.contains("1.2.3.4.5"), wrong.stderr)
+        }
+        XCTAssertEqual(try runtime.store.acknowledgementCount(), 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: state + "/acknowledgements.jsonl"), "no second place for acknowledgements")
+    }
+
+    /// A USB stick pulled out while its series is being read: the files read so far vanish with
+    /// the folder. The series is never analysed on part of its slices; it ends NOT ANALYSABLE with
+    /// a reason on the screen, and when the stick comes back with the whole series it is analysed
+    /// and its result takes that alert's place.
+    func testSeriesFromAStickPulledMidCopyIsNotAnalysedHalf() async throws {
+        var c = configuration()
+        c.quietPeriodSeconds = 1.5
+        let runtime = try ApplianceRuntime(configuration: c, notifier: SystemdNotifier(environment: [:]))
+        let analyzer = FakeAnalyzer()
+        let logs = LogCapture()
+        let source = sharedData.appendingPathComponent("ge-hispeed-human")
+        let files = try FileManager.default.contentsOfDirectory(atPath: source.path).sorted()
+        let stick = root.appendingPathComponent("drop/sdb1")
+        try await withAppliance(runtime, analyzer: analyzer, logger: logs.logger) {
+            try FileManager.default.createDirectory(at: stick, withIntermediateDirectories: true)
+            for name in files.prefix(10) {
+                try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: stick.appendingPathComponent(name))
+            }
+            Thread.sleep(forTimeInterval: 0.8)  // read (stable after 0.2 s), still inside the quiet period
+            try FileManager.default.removeItem(at: stick)  // pulled
+            try self.wait("the incomplete series' status") { try runtime.store.alerts().count == 1 }
+            let alert = try XCTUnwrap(try runtime.store.alerts().first)
+            XCTAssertEqual(alert.tier, "NOT_ANALYSABLE")
+            let record = try AlertRecord.jsonDecoder().decode(AlertRecord.self, from: alert.record)
+            XCTAssertTrue(record.reason?.contains("incomplete: 10 of 10 files of this series are gone") == true, record.reason ?? "no reason")
+            XCTAssertEqual(analyzer.calls.count, 0, "nothing analysed on part of a series")
+
+            // The stick comes back, whole.
+            try FileManager.default.copyItem(at: source, to: stick)
+            try self.wait("the whole series' alert") { try runtime.store.alerts().first?.tier == "CRITICAL" }
+        }
+        XCTAssertEqual(analyzer.calls.count, 1, "analysed once, on the whole series")
+        XCTAssertEqual(try runtime.store.alerts().count, 1, "one alert for the series")
     }
 
     func testNoPatientNameInLogs() async throws {

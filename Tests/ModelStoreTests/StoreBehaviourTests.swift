@@ -161,6 +161,31 @@ final class StoreBehaviourTests: XCTestCase {
         XCTAssertEqual(try service2.openActive().manifest.modelVersion, "1.0.0")
     }
 
+    /// The service knows (systemd's exit record) that its last process was killed from outside or
+    /// lost power: an analysis it left unfinished, and the restarts, say nothing about the model.
+    func testKillsFromOutsideDuringProbationDoNotRollBack() throws {
+        let env = StoreTestEnvironment("prob-kill", probation: 3)
+        let (ws, keys) = (env.ws, env.keys)
+        XCTAssertNil(env.store.install(bundleAt: try env.bundle("1.0.0")).error)
+        for _ in 0..<6 {  // more kills than probationMaxStarts, each during an analysis
+            let service = makeStore(ws, keys: keys, probation: 3)
+            XCTAssertEqual(service.serviceDidStart(previousRunCrashed: false), .none)
+            let model = try service.openActive()
+            service.analysisWillStart(on: model)
+            model.release()
+        }
+        let last = makeStore(ws, keys: keys, probation: 3)
+        XCTAssertEqual(last.serviceDidStart(previousRunCrashed: false), .none)
+        XCTAssertEqual(try last.openActive().manifest.modelVersion, "1.0.0", "still in service")
+        // A real crash still counts.
+        let model = try last.openActive()
+        last.analysisWillStart(on: model)
+        model.release()
+        guard case .rolledBack = makeStore(ws, keys: keys, probation: 3).serviceDidStart(previousRunCrashed: true) else {
+            return XCTFail("a crash during a probation analysis takes the model out")
+        }
+    }
+
     func testRepeatedStartsWithoutAnAnalysisRollBack() throws {
         let env = StoreTestEnvironment("prob-starts", probation: 1)
         let store = env.store
