@@ -20,6 +20,7 @@ LABEL_WEIGHTS = torch.tensor([2.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 class TrainConfig:
     backbone: str = "small"
     slice_epochs: int = 6
+    slice_steps: int = 0        # when > 0: this many optimizer steps (epochs repeat as needed) instead of epochs
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -55,15 +56,18 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
     net = SliceNet(cfg.backbone)
     index = [(i, j) for i, p in enumerate(pixels) for j in range(p.shape[0])]
     steps_per_epoch = math.ceil(len(index) / cfg.batch_size)
-    total = steps_per_epoch * cfg.slice_epochs
+    total = cfg.slice_steps if cfg.slice_steps > 0 else steps_per_epoch * cfg.slice_epochs
+    epochs = math.ceil(total / steps_per_epoch)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.15)
     step, t0 = 0, time.time()
-    for epoch in range(cfg.slice_epochs):
+    for epoch in range(epochs):
         net.train()
         perm = torch.randperm(len(index), generator=gen).tolist()
-        run = 0.0
+        run, done = 0.0, 0
         for b in range(steps_per_epoch):
+            if step >= total:
+                break
             batch = [index[k] for k in perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
             if len(batch) < 2:
                 continue  # BatchNorm needs more than one sample
@@ -77,10 +81,11 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
             sched.step()
             step += 1
             run += float(loss.detach())
+            done += 1
             if step % cfg.log_every == 0:
-                log(f"slice epoch {epoch + 1}/{cfg.slice_epochs} step {step}/{total} "
-                    f"loss {run / (b + 1):.4f} ({time.time() - t0:.0f}s)")
-        log(f"slice epoch {epoch + 1} done: mean loss {run / max(steps_per_epoch, 1):.4f}")
+                log(f"slice epoch {epoch + 1}/{epochs} step {step}/{total} "
+                    f"loss {run / done:.4f} ({time.time() - t0:.0f}s)")
+        log(f"slice epoch {epoch + 1} done: mean loss {run / max(done, 1):.4f}")
     return net.eval()
 
 
@@ -119,7 +124,8 @@ def train_sequence(embs: list[np.ndarray], logits: list[np.ndarray], labels: lis
     params = [q for q in seq.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.seq_lr, weight_decay=cfg.weight_decay)
     total = cfg.seq_epochs * len(z)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.seq_lr, total_steps=max(total, 1), pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.seq_lr, total_steps=max(total, 1),
+                                                pct_start=max(0.1, 3 / max(total, 1)))  # >= 2 warm-up steps
     seq.train()
     for epoch in range(cfg.seq_epochs):
         run = 0.0
