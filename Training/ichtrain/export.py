@@ -131,6 +131,8 @@ class OnnxRunner:
         so.inter_op_num_threads = 1
         if not optimized:
             so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        # no busy-waiting worker threads: on a shared, oversubscribed CPU they burn the cycles the work needs
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
     def __call__(self, slices: np.ndarray) -> list[np.ndarray]:

@@ -13,9 +13,9 @@ import time
 import numpy as np
 import torch
 
-# onnx / onnxruntime (calibrate, evaluate, export) are imported only after the PyTorch training:
-# with either loaded in the process, this PyTorch build's CPU training steps cost 4-5x the CPU time
-# (measured: 2.2 s instead of 0.45 s per batch-16 step of the narrow backbone).
+# onnx / onnxruntime (calibrate, evaluate, export) are imported when the PyTorch training is done:
+# the training phase needs neither. (What made training slow on the shared CPU was OpenMP's
+# busy-waiting threads, not these imports: train.sh sets OMP_WAIT_POLICY=PASSIVE, see docs/model.md.)
 from . import bundle, report
 from .data import (SUBTYPES, load_index, parse_slice_ranges, ranges_disjoint, read_real_exam, relpath,
                    restrict_to_ranges, split_key, load_many, split_of)
