@@ -59,7 +59,10 @@ def write_manifest(bundle_dir: str, *, name: str, version: str, thresholds, thre
         "selftest": {"input": "selftest_input.npy", "probs": "selftest_probs.npy",
                      "slice_logits": "selftest_slice_logits.npy", "features": "selftest_features.npy",
                      "tolerance_abs": {"probs": 0.02, "slice_logits": 0.25},
-                     "note": "expected outputs from ONNX Runtime (CPU) on model.onnx"},
+                     "note": "expected outputs from ONNX Runtime (CPU) on model.onnx with graph optimizations "
+                              "disabled (ORT_DISABLE_ALL: each DequantizeLinear -> float op -> QuantizeLinear as "
+                              "ONNX defines QDQ), the semantics the appliance's engine implements. ORT's optimized "
+                              "x86 uint8 x int8 kernels without VNNI saturate int16 pair sums and differ from them."},
         "files": {f: sha256(os.path.join(bundle_dir, f)) for f in files},
     }
     with open(os.path.join(bundle_dir, "manifest.json"), "w") as fh:

@@ -180,6 +180,16 @@ def load_series_pixels(series: Series) -> np.ndarray:
     return np.stack([load_slice(r.path) for r in series.slices]).astype(np.float32)
 
 
+def load_many(series: list[Series], workers: int = 1) -> list[np.ndarray]:
+    """load_series_pixels for many series, in `workers` processes (decoding and windowing are the
+    slow part of loading thousands of slices; the result is the same as one by one)."""
+    if workers <= 1 or len(series) < 2:
+        return [load_series_pixels(s) for s in series]
+    import multiprocessing as mp
+    with mp.get_context("fork").Pool(workers) as pool:
+        return pool.map(load_series_pixels, series, chunksize=1)
+
+
 def split_of(series_uid: str, fractions: dict[str, float]) -> str:
     """Deterministic split by a hash of the SeriesInstanceUID (independent of file order)."""
     h = int(hashlib.sha256(series_uid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
@@ -205,6 +215,49 @@ def read_real_exam(folder) -> list[tuple[Series, np.ndarray]]:
         s.description = str(getattr(ds, "SeriesDescription", ""))
         out.append((s, load_series_pixels(s)))
     return out
+
+
+def parse_slice_ranges(spec: str | None) -> list[tuple[int, int]]:
+    """'0-6,14-20' -> [(0, 7), (14, 21)] (inclusive ranges of ordered slice indices); '' or None -> []."""
+    out = []
+    for part in (spec or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise DataError(f"slice range '{part}' is not N or N-M") from None
+        if a < 0 or b < a:
+            raise DataError(f"slice range '{part}' is empty or negative")
+        out.append((a, b + 1))
+    return out
+
+
+def restrict_to_ranges(index: list[Series], ranges: list[tuple[int, int]]) -> list[Series]:
+    """Each series cut into one sub-series per range of ordered slice indices (a contiguous block of
+    slices keeps the LSTM's view of neighbours). With no ranges the series are returned as they are.
+    Used to keep the real-anatomy slices of training and of held-out testing disjoint."""
+    if not ranges:
+        return index
+    out = []
+    for s in index:
+        for k, (a, b) in enumerate(ranges):
+            if a >= len(s.slices):
+                continue
+            b = min(b, len(s.slices))
+            out.append(Series(uid=f"{s.uid}#slices{a}-{b - 1}", slices=s.slices[a:b],
+                              labels=None if s.labels is None else s.labels[a:b], description=s.description,
+                              meta={**s.meta, "slice_range": [a, b - 1]}))
+    return out
+
+
+def ranges_disjoint(r1: list[tuple[int, int]], r2: list[tuple[int, int]]) -> bool:
+    """True when two range lists share no slice index (no ranges at all = every slice)."""
+    if not r1 or not r2:
+        return False
+    return not (set().union(*(range(a, b) for a, b in r1)) & set().union(*(range(a, b) for a, b in r2)))
 
 
 def relpath(p: str, base) -> str:

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from .data import SUBTYPES, load_index, load_series_pixels, split_key
+from .data import SUBTYPES, load_index, load_many, restrict_to_ranges, split_key
 from .export import OnnxRunner
 from .metrics import summarize
 
@@ -39,12 +39,15 @@ def compare(float_eval: dict, int8_eval: dict) -> dict:
 
 
 
-def evaluate_set(folder: str, float_path: str, int8_path: str, thresholds: np.ndarray, threads: int = 2) -> dict:
-    """A whole labelled RSNA-format folder (DIR/labels.csv) as one held-out set, float32 and int8."""
-    ex = load_index(folder, os.path.join(folder, "labels.csv"))
-    xp, xl = [load_series_pixels(s) for s in ex], [s.labels for s in ex]
+def evaluate_set(folder: str, float_path: str, int8_path: str, thresholds: np.ndarray, threads: int = 2,
+                 slice_ranges=None) -> dict:
+    """A whole labelled RSNA-format folder (DIR/labels.csv) as one held-out set, float32 and int8;
+    with slice_ranges only those ordered slices, each range a sub-series."""
+    ex = restrict_to_ranges(load_index(folder, os.path.join(folder, "labels.csv")), slice_ranges or [])
+    xp, xl = load_many(ex, 3), [s.labels for s in ex]
     e = {"float32": evaluate(predict(float_path, xp, threads), xl, thresholds),
          "int8": evaluate(predict(int8_path, xp, threads), xl, thresholds),
-         "folder": os.path.abspath(folder), "series": [split_key(s) for s in ex]}
+         "folder": os.path.abspath(folder), "series": [split_key(s) for s in ex],
+         "slice_ranges": [[a, b - 1] for a, b in (slice_ranges or [])]}
     e["int8_vs_float32"] = compare(e["float32"], e["int8"])
     return e

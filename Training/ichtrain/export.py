@@ -116,13 +116,23 @@ def run_onnx(path: str, slices: np.ndarray, threads: int = 2) -> list[np.ndarray
 
 
 class OnnxRunner:
-    """A reusable ONNX Runtime session (evaluation runs many series through one model)."""
+    """A reusable ONNX Runtime session (evaluation runs many series through one model).
 
-    def __init__(self, path: str, threads: int = 2):
+    Graph optimizations are OFF by default: ONNX Runtime then runs a QDQ graph as written
+    (DequantizeLinear -> float op -> QuantizeLinear), the reference semantics the appliance's
+    engine reproduces. With them on, ORT fuses QDQ into its own u8s8 kernels, which on x86
+    without VNNI saturate int16 intermediates and move the probabilities by up to ~0.1 (see
+    docs/model.md); those numbers are not what the appliance computes."""
+
+    def __init__(self, path: str, threads: int = 2, optimized: bool = False):
         import onnxruntime as ort
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
+        if not optimized:
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        # no busy-waiting worker threads: on a shared, oversubscribed CPU they burn the cycles the work needs
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
     def __call__(self, slices: np.ndarray) -> list[np.ndarray]:

@@ -11,13 +11,14 @@ import sys
 import time
 
 import numpy as np
-import onnx
 import torch
 
-from . import bundle, calibrate, report
-from .data import SUBTYPES, load_index, split_key, load_series_pixels, read_real_exam, relpath, split_of
-from .evaluate import compare, evaluate, evaluate_set, predict
-from .export import OnnxRunner, check_ops, export_onnx, ops_in
+# onnx / onnxruntime (calibrate, evaluate, export) are imported when the PyTorch training is done:
+# the training phase needs neither. (What made training slow on the shared CPU was OpenMP's
+# busy-waiting threads, not these imports: train.sh sets OMP_WAIT_POLICY=PASSIVE, see docs/model.md.)
+from . import bundle, report
+from .data import (SUBTYPES, load_index, parse_slice_ranges, ranges_disjoint, read_real_exam, relpath,
+                   restrict_to_ranges, split_key, load_many, split_of)
 from .model import count_macs
 from .train import TrainConfig, build_detector, fit_pca, slice_outputs, train_sequence, train_slices
 
@@ -30,13 +31,22 @@ def parse_args(argv):
     ap.add_argument("--calibration-dir", default="Calibration", help="calibration set manifest + results")
     ap.add_argument("--extra-test", action="append", default=[], metavar="NAME=DIR",
                     help="another labelled held-out set (RSNA format: DIR/labels.csv), evaluated on its own; repeatable")
+    ap.add_argument("--extra-train", action="append", default=[], metavar="NAME=DIR",
+                    help="more labelled series (RSNA format: DIR/labels.csv) added to the training split only; repeatable")
+    ap.add_argument("--extra-train-slices", default="", metavar="RANGES",
+                    help="only these ordered slice indices of --extra-train series, e.g. 0-6,14-20 (each range a sub-series)")
+    ap.add_argument("--extra-test-slices", default="", metavar="RANGES",
+                    help="only these ordered slice indices of --extra-test series (must be disjoint from --extra-train-slices)")
     ap.add_argument("--split", default="0.6,0.2,0.2", help="train,val,test fractions of DATA's series (by UID hash)")
     ap.add_argument("--real", help="folder of real exams without labels (their per-slice probabilities are reported)")
     ap.add_argument("--provenance", default="", help="how DATA was made (recorded in the report and calibration set)")
     ap.add_argument("--name", default="ichtriage-default")
-    ap.add_argument("--version", default="0.1.0")
-    ap.add_argument("--backbone", default="small", choices=["small", "resnext101_32x8d"])
+    ap.add_argument("--version", default="0.2.0")
+    ap.add_argument("--backbone", default="small", choices=["small", "narrow", "resnext101_32x8d"])
     ap.add_argument("--slice-epochs", type=int, default=6)
+    ap.add_argument("--slice-steps", type=int, default=0, help="optimizer steps of slice training (overrides --slice-epochs)")
+    ap.add_argument("--slice-minutes", type=float, default=0.0,
+                    help="wall-clock budget of slice training (overrides both; the steps reached are recorded)")
     ap.add_argument("--seq-epochs", type=int, default=30)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -45,6 +55,7 @@ def parse_args(argv):
     ap.add_argument("--calib-series", type=int, default=8, help="training series used to calibrate int8 ranges")
     ap.add_argument("--min-sensitivity", type=float, default=0.95)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--load-workers", type=int, default=3, help="processes that decode and preprocess the DICOM slices")
     ap.add_argument("--seed", type=int, default=0)
     return ap.parse_args(argv)
 
@@ -67,6 +78,7 @@ def add_test(argv=None) -> int:
     ap.add_argument("sets", nargs="+", metavar="NAME=DIR")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
+    from .evaluate import evaluate_set
     with open(os.path.join(a.bundle, "evaluation.json")) as f:
         results = json.load(f)
     with open(os.path.join(a.bundle, "manifest.json")) as f:
@@ -107,7 +119,9 @@ def main(argv=None) -> int:
                                    if os.path.exists(os.path.join(a.data, n))), None)
     if labels_csv is None:
         raise SystemExit(f"error: no labels CSV given and none found in {a.data}")
-    cfg = TrainConfig(backbone=a.backbone, slice_epochs=a.slice_epochs, batch_size=a.batch_size, lr=a.lr,
+    cfg = TrainConfig(backbone=a.backbone, slice_epochs=a.slice_epochs, slice_steps=a.slice_steps,
+                      slice_minutes=a.slice_minutes,
+                      batch_size=a.batch_size, lr=a.lr,
                       lstm_hidden=a.lstm_hidden, lstm_layers=a.lstm_layers, seq_epochs=a.seq_epochs,
                       seed=a.seed, threads=a.threads)
 
@@ -123,7 +137,25 @@ def main(argv=None) -> int:
     for k, v in parts.items():
         if not v:
             raise SystemExit(f"error: split '{k}' is empty ({len(index)} series): give more series")
-    pix = {k: [load_series_pixels(s) for s in v] for k, v in parts.items()}
+    train_ranges, test_ranges = parse_slice_ranges(a.extra_train_slices), parse_slice_ranges(a.extra_test_slices)
+    extra_train = []
+    for spec in a.extra_train:
+        name, _, folder = spec.partition("=")
+        sub = restrict_to_ranges(load_index(folder, os.path.join(folder, "labels.csv")), train_ranges)
+        extra_train += sub
+        log(f"extra training set {name}: {len(sub)} (sub-)series from {folder}")
+    if extra_train and a.extra_test:
+        keys = {split_key(s) for s in extra_train}
+        for spec in a.extra_test:
+            name, _, folder = spec.partition("=")
+            shared = keys & {split_key(s) for s in load_index(folder, os.path.join(folder, "labels.csv"))}
+            if shared:
+                raise SystemExit(f"error: extra test set {name} shares series with --extra-train: {sorted(shared)[:3]}")
+        if not ranges_disjoint(train_ranges, test_ranges):
+            raise SystemExit("error: --extra-train-slices and --extra-test-slices must name disjoint slice ranges "
+                             "(held-out insertions must be into slices training never saw)")
+    parts["train"] = parts["train"] + extra_train
+    pix = {k: load_many(v, a.load_workers) for k, v in parts.items()}
     lab = {k: [s.labels for s in v] for k, v in parts.items()}
     timings["load"] = time.time() - t
     log(f"data: {len(index)} series, {sum(len(s.slices) for s in index)} slices; "
@@ -134,6 +166,7 @@ def main(argv=None) -> int:
     train_pix16 = [x.astype(np.float16) for x in pix["train"]]  # halves memory; training only
     net = train_slices(train_pix16, lab["train"], cfg, log)
     timings["train_slices"] = time.time() - t
+    slice_steps_taken = net.steps_taken
     t = time.time()
     outs = [slice_outputs(net, x) for x in pix["train"]]
     mean, comps = fit_pca(np.concatenate([e for _, e in outs]), cfg.pca_dim)
@@ -143,11 +176,16 @@ def main(argv=None) -> int:
     timings["train_sequence"] = time.time() - t
 
     # 4. export float32 ONNX, 5. int8 QDQ calibrated on recorded training series
+    import onnx
+    from . import calibrate
+    from .evaluate import compare, evaluate, evaluate_set, predict
+    from .export import OnnxRunner, check_ops, export_onnx, ops_in
     t = time.time()
     float_path = os.path.join(a.work, "model-float32.onnx")
     model = export_onnx(det, float_path, pix["val"][0][:4])
     float_ops = ops_in(model)
-    calib = sorted(parts["train"], key=split_key)[: a.calib_series]
+    extra_ids = {id(s) for s in extra_train}
+    calib = sorted((s for s in parts["train"] if id(s) not in extra_ids), key=split_key)[: a.calib_series]
     calib_ids = {s.uid for s in calib}
     calib_pix = [x for s, x in zip(parts["train"], pix["train"]) if s.uid in calib_ids]
     int8_path = os.path.join(a.bundle, "model.onnx")
@@ -181,7 +219,7 @@ def main(argv=None) -> int:
     extra = {}
     for spec in a.extra_test:
         name, _, folder = spec.partition("=")
-        extra[name] = evaluate_set(folder, float_path, int8_path, thr, a.threads)
+        extra[name] = evaluate_set(folder, float_path, int8_path, thr, a.threads, test_ranges)
         log(f"extra test {name}: {len(extra[name]['series'])} series, int8 slice weighted log loss "
             f"{extra[name]['int8']['slice']['weighted_log_loss']:.4f}")
     ev["extra_tests"] = extra
@@ -198,6 +236,12 @@ def main(argv=None) -> int:
             for k, run in runners.items():
                 entry[f"any_{k}"] = [float(v) for v in run(x)[0][:, 0]]
             entry["alert_int8"] = bool(max(entry["any_int8"]) >= thr[0])
+            # slices whose anatomy training saw (real-anatomy insertions are made in these exams' slices)
+            anat = {str(x.meta.get("anatomy", "")) for x in extra_train}
+            if any(v.startswith("real:") and v[5:] and entry["folder"].startswith(v[5:]) for v in anat):
+                entry["slices_seen_in_training"] = sorted(set().union(*(range(a_, min(b_, len(s.slices)))
+                                                                        for a_, b_ in train_ranges))) if train_ranges \
+                    else list(range(len(s.slices)))
             real.append(entry)
             log(f"real exam {entry['folder']}: max any float32 {max(entry['any_float32']):.4f} "
                 f"int8 {max(entry['any_int8']):.4f} -> {'ALERT (false positive)' if entry['alert_int8'] else 'no alert'}")
@@ -216,8 +260,12 @@ def main(argv=None) -> int:
             "ops_float32": float_ops, "ops_int8": int8_ops}
     results = {"command": "python -m ichtrain pipeline " + " ".join(shlex.quote(v) for v in argv),
                "provenance": a.provenance, "labels_csv": os.path.abspath(labels_csv),
-               "splits": {k: [split_key(s) for s in v] for k, v in parts.items()},
-               "train_config": vars(cfg), "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
+               "splits": {k: [split_key(s) + (f"#{s.meta['slice_range']}" if "slice_range" in s.meta else "")
+                              for s in v] for k, v in parts.items()},
+               "extra_train": {"sets": a.extra_train, "slices": a.extra_train_slices, "series": len(extra_train),
+                               "slices_total": sum(len(s.slices) for s in extra_train)},
+               "extra_test_slices": a.extra_test_slices,
+               "train_config": {**vars(cfg), "slice_steps_taken": slice_steps_taken}, "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
                "threshold_rule": thr_why, "evaluation": ev, "real_exams": real, "architecture": arch,
                "quantization": qsettings, "calibration_id": calib_id}
     with open(os.path.join(a.calibration_dir, "calibration-set.json"), "w") as f:

@@ -17,6 +17,27 @@ def _table(summary: dict) -> list[str]:
     return rows
 
 
+def _ranges(idx: list[int]) -> str:
+    """[0,1,2,5] -> '0-2, 5'."""
+    out, start = [], None
+    for k, i in enumerate(idx):
+        if start is None:
+            start = i
+        if k + 1 == len(idx) or idx[k + 1] != i + 1:
+            out.append(f"{start}-{i}" if i != start else f"{i}")
+            start = None
+    return ", ".join(out)
+
+
+def _extra_train_lines(r: dict) -> list[str]:
+    x = r.get("extra_train") or {}
+    if not x.get("sets"):
+        return []
+    return [f"Added to the training split only: {', '.join(x['sets'])} ({x['series']} sub-series, "
+            f"{x['slices_total']} slices; ordered slices {x['slices'] or 'all'}); the extra held-out sets use "
+            f"ordered slices {r.get('extra_test_slices') or 'all'} and other generator seeds."]
+
+
 def render(r: dict) -> str:
     ev, cmp = r["evaluation"], r["evaluation"]["int8_vs_float32"]
     n_test = len(r["splits"]["test"])
@@ -47,7 +68,11 @@ def render(r: dict) -> str:
         "",
         f"Splits by a hash of the generator seed (else SeriesInstanceUID): train {len(r['splits']['train'])}, validation "
         f"{len(r['splits']['val'])}, held-out test {n_test} series.",
+        *_extra_train_lines(r),
         f"Timings (2 CPU threads): " + ", ".join(f"{k} {v:.0f} s" for k, v in r["timings_s"].items()),
+        "",
+        "int8 figures are ONNX Runtime with graph optimizations disabled (ORT_DISABLE_ALL), i.e. the QDQ graph "
+        "as ONNX defines it, which is what the appliance's engine computes (see docs/model.md).",
         "",
         "## Held-out synthetic test series",
         "",
@@ -69,7 +94,9 @@ def render(r: dict) -> str:
             out += _table(ev[k][level]) + [""]
     for name, e in ev.get("extra_tests", {}).items():
         c = e["int8_vs_float32"]
-        out += [f"## Extra held-out synthetic set '{name}' ({len(e['series'])} series from {e['folder']})", "",
+        rng = (f", only ordered slices {', '.join(f'{a}-{b}' for a, b in e['slice_ranges'])} (each range a sub-series)"
+               if e.get("slice_ranges") else "")
+        out += [f"## Extra held-out synthetic set '{name}' ({len(e['series'])} series from {e['folder']}{rng})", "",
                 "| model | slice weighted log loss | series weighted log loss | slice AUC any | series AUC any |",
                 "|---|---|---|---|---|"]
         for k in ("float32", "int8"):
@@ -88,10 +115,19 @@ def render(r: dict) -> str:
     for e in r["real_exams"]:
         verdict = ("**FALSE ALERT**: series max above the 'any' threshold" if e["alert_int8"]
                    else "no alert (series max below the 'any' threshold)")
-        out += [f"### {e['folder']} ({e['description']}), {len(e['files'])} slices: {verdict}", "",
-                "| slice (ordered) | file | any float32 | any int8 |", "|---|---|---|---|"]
-        for i, (fn, a, b) in enumerate(zip(e["files"], e["any_float32"], e["any_int8"])):
-            out.append(f"| {i} | {fn} | {a:.4f} | {b:.4f} |")
+        seen = e.get("slices_seen_in_training")
+        out += [f"### {e['folder']} ({e['description']}), {len(e['files'])} slices: {verdict}", ""]
+        if seen is not None:
+            out += [f"This exam's anatomy is in the training set: real-anatomy insertions used its slices {_ranges(seen)} "
+                    "(with and without inserted bleeds), so on those slices it is not an unseen negative; the other "
+                    "slices were never trained on.", ""]
+            out += ["| slice (ordered) | file | any float32 | any int8 | slice seen in training |", "|---|---|---|---|---|"]
+            for i, (fn, a, b) in enumerate(zip(e["files"], e["any_float32"], e["any_int8"])):
+                out.append(f"| {i} | {fn} | {a:.4f} | {b:.4f} | {'yes' if i in seen else 'no'} |")
+        else:
+            out += ["| slice (ordered) | file | any float32 | any int8 |", "|---|---|---|---|"]
+            for i, (fn, a, b) in enumerate(zip(e["files"], e["any_float32"], e["any_int8"])):
+                out.append(f"| {i} | {fn} | {a:.4f} | {b:.4f} |")
         out.append("")
     arch = r["architecture"]
     out += ["## Model", "",

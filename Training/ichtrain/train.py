@@ -20,6 +20,8 @@ LABEL_WEIGHTS = torch.tensor([2.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 class TrainConfig:
     backbone: str = "small"
     slice_epochs: int = 6
+    slice_steps: int = 0        # when > 0: this many optimizer steps (epochs repeat as needed) instead of epochs
+    slice_minutes: float = 0.0  # when > 0: train for this wall-clock budget instead (schedule over elapsed time)
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -30,7 +32,7 @@ class TrainConfig:
     seq_lr: float = 2e-3
     seed: int = 0
     threads: int = 2
-    log_every: int = 20
+    log_every: int = 10
 
 
 def weighted_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -48,22 +50,42 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
 
 
+def one_cycle_lr(max_lr: float, progress: float, warmup: float = 0.15) -> float:
+    """The one-cycle shape over progress in [0,1]: linear warm-up from max/25, then cosine down to ~0."""
+    if progress < warmup:
+        return max_lr * (0.04 + 0.96 * progress / warmup)
+    return max_lr * (1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup)))))
+
+
 def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainConfig, log=print) -> SliceNet:
-    """pixels: per series [S,3,256,256] (float16 or float32); labels: per series [S,6]."""
+    """pixels: per series [S,3,256,256] (float16 or float32); labels: per series [S,6].
+
+    The length is --slice-steps, or --slice-epochs, or (slice_minutes > 0) a wall-clock budget: then
+    the one-cycle schedule runs over elapsed time, so training ends on time however busy the shared
+    CPU is; the number of steps it reached is logged and kept in `net.steps_taken`."""
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     net = SliceNet(cfg.backbone)
     index = [(i, j) for i, p in enumerate(pixels) for j in range(p.shape[0])]
     steps_per_epoch = math.ceil(len(index) / cfg.batch_size)
-    total = steps_per_epoch * cfg.slice_epochs
+    timed = cfg.slice_minutes > 0
+    total = cfg.slice_steps if cfg.slice_steps > 0 else steps_per_epoch * cfg.slice_epochs
+    epochs = 10 ** 6 if timed else math.ceil(total / steps_per_epoch)
+    budget = cfg.slice_minutes * 60
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.15)
+    sched = None if timed else torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1),
+                                                                   pct_start=0.15)
     step, t0 = 0, time.time()
-    for epoch in range(cfg.slice_epochs):
+    for epoch in range(epochs):
         net.train()
         perm = torch.randperm(len(index), generator=gen).tolist()
-        run = 0.0
+        run, done = 0.0, 0
         for b in range(steps_per_epoch):
+            if (time.time() - t0 >= budget) if timed else (step >= total):
+                break
+            if timed:
+                for g in opt.param_groups:
+                    g["lr"] = one_cycle_lr(cfg.lr, (time.time() - t0) / budget)
             batch = [index[k] for k in perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
             if len(batch) < 2:
                 continue  # BatchNorm needs more than one sample
@@ -74,13 +96,19 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
             opt.zero_grad()
             loss.backward()
             opt.step()
-            sched.step()
+            if sched is not None:
+                sched.step()
             step += 1
             run += float(loss.detach())
+            done += 1
             if step % cfg.log_every == 0:
-                log(f"slice epoch {epoch + 1}/{cfg.slice_epochs} step {step}/{total} "
-                    f"loss {run / (b + 1):.4f} ({time.time() - t0:.0f}s)")
-        log(f"slice epoch {epoch + 1} done: mean loss {run / max(steps_per_epoch, 1):.4f}")
+                log(f"slice epoch {epoch + 1} step {step}/{'(time budget)' if timed else total} "
+                    f"loss {run / done:.4f} ({time.time() - t0:.0f}s)")
+        log(f"slice epoch {epoch + 1} done: mean loss {run / max(done, 1):.4f}")
+        if timed and time.time() - t0 >= budget:
+            break
+    log(f"slice training: {step} steps of {cfg.batch_size} slices in {time.time() - t0:.0f}s")
+    net.steps_taken = step
     return net.eval()
 
 
@@ -119,7 +147,8 @@ def train_sequence(embs: list[np.ndarray], logits: list[np.ndarray], labels: lis
     params = [q for q in seq.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.seq_lr, weight_decay=cfg.weight_decay)
     total = cfg.seq_epochs * len(z)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.seq_lr, total_steps=max(total, 1), pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.seq_lr, total_steps=max(total, 1),
+                                                pct_start=max(0.1, 3 / max(total, 1)))  # >= 2 warm-up steps
     seq.train()
     for epoch in range(cfg.seq_epochs):
         run = 0.0

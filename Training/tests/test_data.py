@@ -4,7 +4,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from ichtrain.data import DataError, load_index, load_series_pixels, read_labels, read_real_exam
+from ichtrain.data import (DataError, Series, load_index, load_many, load_series_pixels, parse_slice_ranges,
+                           ranges_disjoint, read_labels, read_real_exam, restrict_to_ranges)
 from ichtrain.fixtures import make_set
 
 
@@ -66,3 +67,31 @@ def test_real_exams_are_read_and_ordered(real_data):
         assert x.shape[1:] == (3, 256, 256)
         ds = pydicom.dcmread(s.slices[0].path, stop_before_pixels=True)
         assert ds.Modality == "CT"
+
+
+def test_slice_ranges_parse_and_check_disjointness():
+    assert parse_slice_ranges("0-6, 14-20") == [(0, 7), (14, 21)]
+    assert parse_slice_ranges("3") == [(3, 4)] and parse_slice_ranges("") == []
+    for bad in ("a-b", "5-2", "-1-3"):
+        with pytest.raises(DataError):
+            parse_slice_ranges(bad)
+    assert ranges_disjoint(parse_slice_ranges("0-6,14-20"), parse_slice_ranges("7-13,21-27"))
+    assert not ranges_disjoint(parse_slice_ranges("0-7"), parse_slice_ranges("7-13"))
+    assert not ranges_disjoint([], parse_slice_ranges("7-13"))  # no ranges = every slice
+
+
+def test_restrict_to_ranges_cuts_series_into_labelled_blocks():
+    lab = np.arange(10 * 6, dtype=np.float32).reshape(10, 6)
+    s = Series(uid="1.2.3", slices=list(range(10)), labels=lab, meta={"seed": "7"})
+    subs = restrict_to_ranges([s], parse_slice_ranges("0-2,8-12"))
+    assert [x.slices for x in subs] == [[0, 1, 2], [8, 9]]  # a range past the end is cut short
+    np.testing.assert_array_equal(subs[1].labels, lab[8:10])
+    assert subs[0].uid != subs[1].uid and subs[1].meta == {"seed": "7", "slice_range": [8, 9]}
+    assert restrict_to_ranges([s], []) == [s]
+
+
+def test_load_many_in_processes_equals_one_by_one(tmp_path):
+    csv = make_set(str(tmp_path), count=3, seed=3, n_slices=3, matrix=512)
+    index = load_index(str(tmp_path), csv)
+    for a, b in zip(load_many(index, 2), [load_series_pixels(s) for s in index]):
+        np.testing.assert_array_equal(a, b)

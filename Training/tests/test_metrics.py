@@ -37,3 +37,12 @@ def test_operating_point_reaches_sensitivity_with_fewest_alerts():
     # a threshold just above the next score up loses the 0.95 sensitivity
     higher = np.sort(s[s > t])[0]
     assert sens_spec(y, s, np.nextafter(higher, 2.0))[0] < 0.95
+
+
+def test_one_cycle_lr_over_progress():
+    from ichtrain.train import one_cycle_lr
+    assert abs(one_cycle_lr(1.0, 0.0) - 0.04) < 1e-9
+    assert abs(one_cycle_lr(1.0, 0.15) - 1.0) < 1e-9
+    assert one_cycle_lr(1.0, 0.5) < 1.0 and one_cycle_lr(1.0, 1.0) < 1e-3
+    values = [one_cycle_lr(1.0, p / 100) for p in range(15, 101)]
+    assert all(a >= b for a, b in zip(values, values[1:]))  # monotone after the warm-up

@@ -3,7 +3,7 @@ import onnx
 import torch
 
 from ichtrain.calibrate import choose_thresholds, float_tail_nodes, quantize
-from ichtrain.export import check_ops, export_onnx, run_onnx
+from ichtrain.export import OnnxRunner, check_ops, export_onnx, run_onnx
 from ichtrain.model import Detector, SequenceHead, SliceNet
 from ichtrain.train import fit_pca
 
@@ -37,6 +37,12 @@ def test_quantize_cnn_int8_lstm_float(tmp_path):
     x = calib[0]
     f_out, q_out = run_onnx(fp, x), run_onnx(qp, x)
     assert np.abs(f_out[1] - q_out[1]).max() < 0.5  # int8 slice logits near float32
+    # evaluation runs the QDQ graph as ONNX defines it (what the appliance's engine computes): no ORT fusions
+    import onnxruntime as ort
+    assert OnnxRunner(qp).sess.get_session_options().graph_optimization_level == \
+        ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    assert OnnxRunner(qp, optimized=True).sess.get_session_options().graph_optimization_level != \
+        ort.GraphOptimizationLevel.ORT_DISABLE_ALL
 
 
 def test_choose_thresholds_per_subtype():
