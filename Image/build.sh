@@ -33,9 +33,12 @@ chroot_mount "$R"
 log "systemd, udev and $(basename "$DEB") with its dependencies"
 apt_in_root "$R" update >/dev/null
 cp "$DEB" "$R/tmp/"
-apt_in_root "$R" install systemd systemd-sysv udev "/tmp/$(basename "$DEB")" > "$OUT/apt-install.log" 2>&1 \
+# IMAGE_EXTRA_PACKAGES: the board's kernel and firmware, e.g. "linux-image-arm64" (docs/image.md).
+apt_in_root "$R" install systemd systemd-sysv udev ${IMAGE_EXTRA_PACKAGES:-} "/tmp/$(basename "$DEB")" > "$OUT/apt-install.log" 2>&1 \
   || { tail -30 "$OUT/apt-install.log"; die "apt-get install in the image"; }
 rm -f "$R/tmp/$(basename "$DEB")"
+# The installed .deb is kept: it is what a failed software update rolls back to.
+install -D -m 0644 "$DEB" "$R/var/lib/ichtriage/software/installed.deb"
 grep -E '^ichtriage:' "$OUT/apt-install.log" | sed 's/^/   /' || true
 
 log "no network-bound timers; the service enabled"

@@ -101,6 +101,10 @@ install -D -m 0644 Systemd/60-ichtriage-gpio.rules "$STAGE/lib/udev/rules.d/60-i
 install -D -m 0644 Systemd/99-ichtriage-usb.rules "$STAGE/lib/udev/rules.d/99-ichtriage-usb.rules"
 install -D -m 0644 Systemd/ichtriage.sysusers "$STAGE/usr/lib/sysusers.d/ichtriage.conf"
 install -D -m 0644 Systemd/ichtriage.tmpfiles "$STAGE/usr/lib/tmpfiles.d/ichtriage.conf"
+# Software updates from USB (Packaging/software-update.sh; docs/image.md).
+install -D -m 0755 Packaging/software-update.sh "$STAGE/usr/lib/ichtriage/software-update"
+install -D -m 0644 Packaging/systemd/ichtriage-software-update.service "$STAGE/lib/systemd/system/ichtriage-software-update.service"
+install -D -m 0644 Packaging/systemd/ichtriage-software-update.path "$STAGE/lib/systemd/system/ichtriage-software-update.path"
 # The C-STORE drop-in is an example to copy, not active by default (the receiver is off).
 install -D -m 0644 Systemd/ichtriaged-cstore.conf "$STAGE/usr/share/ichtriage/ichtriaged-cstore.conf"
 install -D -m 0644 Packaging/etc/ichtriaged.json "$STAGE/etc/ichtriage/ichtriaged.json"

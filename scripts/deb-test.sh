@@ -64,6 +64,56 @@ check "state kept" test -f "$R/var/lib/ichtriage/marker"
 check "same active model after upgrade" test "$(in_root "$R" ichtriage model list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["activeModel"]["manifestSHA256"])')" = "$manifest1"
 check "service still enabled" test -L "$R/etc/systemd/system/multi-user.target.wants/ichtriaged.service"
 
+# --- software updates from USB: signed bundle, verification, version rule, rollback ---------------
+log "software update bundles (ichtriage software + /usr/lib/ichtriage/software-update)"
+# A deb like N+1 with another version, optionally with a CLI that fails every command (a build
+# that would install but not work).
+repack() {  # SRC VERSION OUT [broken]
+  local d; d=$(mktemp -d)
+  dpkg-deb -R "$1" "$d/x"
+  sed -i "s/^Version: .*/Version: $2/" "$d/x/DEBIAN/control"
+  if [ "${4:-}" = broken ]; then printf '#!/bin/sh\necho "broken build" >&2\nexit 1\n' > "$d/x/usr/bin/ichtriage"; fi
+  dpkg-deb --root-owner-group -Zxz -b "$d/x" "$3" >/dev/null
+  rm -rf "$d"
+}
+U=$R/tmp/upd; mkdir -p "$U"
+V3=${V2}.1; V4=${V2}.2
+repack "$DEB2" "$V3" "$U/good.deb"
+repack "$DEB2" "$V4" "$U/broken.deb" broken
+# A field engineer's signing key, trusted by this box (the package's own key has no private half).
+q ichtriage model keygen --out /root/field.key --name field-test
+cp "$R/root/field.key.pub" "$R/etc/ichtriage/keys/field-test.pub"
+q ichtriage model keygen --out /root/other.key --name untrusted
+bundle() {  # DEB VERSION NAME [KEY] [extra pack flags]
+  q ichtriage software pack --deb "/tmp/upd/$1" --package-version "$2" --architecture "$(dpkg-deb -f "$DEB2" Architecture)" --out "/tmp/upd/$3" ${5:-} \
+    && q ichtriage software sign --key "/root/${4:-field.key}" "/tmp/upd/$3"
+}
+bundle good.deb "$V3" good.ichsoftware
+bundle broken.deb "$V4" broken.ichsoftware
+bundle good.deb "$V3" untrusted.ichsoftware other.key
+cp "$DEB2" "$U/old.deb"; bundle old.deb "$V2" old.ichsoftware
+cp "$U/good.ichsoftware" "$U/tampered.ichsoftware"
+size=$(stat -c %s "$U/tampered.ichsoftware")
+printf 'X' | dd of="$U/tampered.ichsoftware" bs=1 seek=$((size / 2)) conv=notrunc status=none
+# The image keeps the installed .deb as the first rollback target; this root gets the same.
+install -D -m 0644 "$DEB2" "$R/var/lib/ichtriage/software/installed.deb"
+update() { in_root "$R" /usr/lib/ichtriage/software-update "/tmp/upd/$1" > "$R.update-$1.log" 2>&1; echo $?; }
+version() { in_root "$R" dpkg-query -W -f='${Version}' ichtriage; }
+last_result() { sed -n 's/.*"result": "\([^"]*\)".*/\1/p' "$R/var/lib/ichtriage/software/receipts/last.json"; }
+rc=$(update tampered.ichsoftware)
+check "tampered bundle refused (exit $rc, $(last_result)), $V2 still installed" test "$rc" = 1 -a "$(version)" = "$V2" -a "$(last_result)" = rejected
+rc=$(update untrusted.ichsoftware)
+check "bundle signed by an untrusted key refused (exit $rc)" test "$rc" = 1 -a "$(version)" = "$V2"
+rc=$(update good.ichsoftware)
+check "signed $V3 installed (exit $rc, $(last_result)), $(version) now" test "$rc" = 0 -a "$(version)" = "$V3" -a "$(last_result)" = installed
+check "$V3 kept as the next rollback target" test "$(dpkg-deb -f "$R/var/lib/ichtriage/software/installed.deb" Version)" = "$V3"
+rc=$(update old.ichsoftware)
+check "downgrade to $V2 refused (exit $rc: $(grep -o 'older than[^"]*' "$R.update-old.ichsoftware.log" | head -1))" test "$rc" = 1 -a "$(version)" = "$V3"
+rc=$(update broken.ichsoftware)
+check "broken $V4 rolled back to $V3 (exit $rc, $(last_result))" test "$rc" = 2 -a "$(version)" = "$V3" -a "$(last_result)" = rolled-back
+check "CLI works again after the rollback" q ichtriage model list --json
+rm -f "$R/etc/ichtriage/keys/field-test.pub" "$R"/root/*.key "$R"/root/*.key.pub; rm -rf "$U"
+
 # --- remove, then purge ----------------------------------------------------------------------------
 log "remove (state and configuration stay)"
 apt_in_root "$R" remove ichtriage > "$R.remove.log" 2>&1 || { tail -30 "$R.remove.log"; die "apt-get remove"; }

@@ -58,16 +58,21 @@ public enum BundleVerifier {
 
     /// Exactly the listed files are present, each of the listed size and SHA-256.
     static func checkFiles(directory: URL, manifest: BundleManifest, limits: BundleLimits) throws {
+        try checkFiles(directory: directory, files: manifest.files, limits: limits)
+    }
+
+    /// The same for any manifest's file list (model and software bundles).
+    static func checkFiles(directory: URL, files: [BundleManifest.FileEntry], limits: BundleLimits) throws {
         let present = Set(try DurableFiles.listTree(directory, limits: limits))
             .subtracting([BundleManifest.fileName, BundleManifest.signatureFileName])
-        let listed = Set(manifest.files.map(\.path))
+        let listed = Set(files.map(\.path))
         if let extra = present.subtracting(listed).sorted().first {
             throw ModelStoreError(.unexpectedFile, "\(extra) is in the bundle but not in its manifest")
         }
         if let missing = listed.subtracting(present).sorted().first {
             throw ModelStoreError(.missingFile, "\(missing) is listed in the manifest but missing")
         }
-        for entry in manifest.files {
+        for entry in files {
             let (hex, size) = try DurableFiles.sha256(of: directory.appendingPathComponent(entry.path))
             guard size == entry.size else {
                 throw ModelStoreError(.hashMismatch, "\(entry.path) is \(size) bytes, the manifest says \(entry.size) (truncated or altered)")
