@@ -43,6 +43,7 @@ grep -E '^ichtriage:' "$OUT/apt-install.log" | sed 's/^/   /' || true
 
 log "no network-bound timers; the service enabled"
 # apt's daily download and upgrade timers need a network the appliance does not have.
+in_root "$R" systemctl disable apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1
 in_root "$R" systemctl mask apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1
 in_root "$R" systemctl enable ichtriaged.service >/dev/null 2>&1
 [ -L "$R/etc/systemd/system/multi-user.target.wants/ichtriaged.service" ] || die "ichtriaged is not enabled"
@@ -53,6 +54,12 @@ chroot_umount "$R"
 rm -rf "$R"/var/lib/apt/lists/* "$R"/var/cache/apt/*.bin "$R"/var/cache/apt/archives/*.deb \
   "$R"/var/cache/apt/archives/partial/* "$R"/var/log/apt/* "$R"/var/log/dpkg.log "$R"/var/log/alternatives.log \
   "$R"/var/cache/debconf/*-old "$R"/var/lib/dpkg/*-old "$R"/tmp/* "$R"/root/.bash_history
+# What the dpkg excludes keep out of later installs, removed from the minbase packages too
+# (manuals, info, translations, docs except copyright files and ichtriage's own).
+find "$R/usr/share/doc" -type f ! -name copyright ! -path "$R/usr/share/doc/ichtriage/*" -delete
+find "$R/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
+rm -rf "$R"/usr/share/man/* "$R"/usr/share/info/*
+find "$R/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} + 2>/dev/null || true
 # An empty machine-id: on the read-only root systemd makes a transient one at each boot.
 : > "$R/etc/machine-id"
 rm -f "$R/var/lib/dbus/machine-id" "$R/etc/resolv.conf"

@@ -55,13 +55,23 @@ check "no network daemon packages (found: ${netpkgs:-none})" test -z "$netpkgs"
 enabled=$(cd "$T/etc/systemd/system" && find . \( -path '*.wants/*' -o -path '*.requires/*' \) -printf '%f\n' | sort -u)
 netunits=$(echo "$enabled" | grep -iE 'ssh|network|resolved|timesyncd|avahi|inetd|rpcbind|smb|nfs|cups|dhcp' || true)
 check "no network unit enabled (enabled: $(echo $enabled))" test -z "$netunits"
+# A unit's text as systemd would read it: the file (/etc over /lib) and its drop-ins.
+unit_text() {
+  local u=$1 d
+  for d in etc/systemd/system lib/systemd/system; do [ -f "$T/$d/$u" ] && { cat "$T/$d/$u"; break; }; done
+  cat "$T"/etc/systemd/system/"$u".d/*.conf "$T"/lib/systemd/system/"$u".d/*.conf 2>/dev/null || true
+}
+# Sockets enabled by the administrator (/etc) or by the vendor (/lib/.../sockets.target.wants).
+sockets=$( (echo "$enabled"; find "$T/lib/systemd/system" -path '*.wants/*' -printf '%f\n') | grep '\.socket$' | sort -u || true)
 listen=""
-for s in $(echo "$enabled" | grep '\.socket$' || true); do
-  f=$(run systemctl cat "$s" 2>/dev/null | grep -E '^Listen(Stream|Datagram|SequentialPacket)=' | grep -vE '=/|=@' || true)
-  [ -n "$f" ] && listen="$listen $s: $f"
+for u in $sockets; do
+  f=$(unit_text "$u" | grep -E '^Listen(Stream|Datagram|SequentialPacket)=' | grep -vE '=/|=@' || true)
+  [ -n "$f" ] && listen="$listen $u: $f"
 done
-check "no enabled socket listens on an IP port" test -z "$listen"
-check "ichtriaged has no network (PrivateNetwork=yes, AF_UNIX only)" sh -c "chroot '$T' systemctl cat ichtriaged.service | grep -q '^PrivateNetwork=yes' && chroot '$T' systemctl cat ichtriaged.service | grep -q '^RestrictAddressFamilies=AF_UNIX$'"
+check "no socket listens on an IP port (sockets: $(echo $sockets))${listen:+: $listen}" test -z "$listen"
+check "ichtriaged has no network (PrivateNetwork=yes, AF_UNIX only)" sh -c "
+  unit=\$(cat '$T/lib/systemd/system/ichtriaged.service' '$T'/etc/systemd/system/ichtriaged.service.d/*.conf 2>/dev/null)
+  echo \"\$unit\" | grep -q '^PrivateNetwork=yes' && echo \"\$unit\" | grep -q '^RestrictAddressFamilies=AF_UNIX\$' && ! echo \"\$unit\" | grep -q '^PrivateNetwork=no'"
 
 log "systemd-analyze verify: the enabled units and every unit of the package"
 units=$( (echo "$enabled" | grep -E '\.(service|socket|timer|path|mount)$' || true; \
