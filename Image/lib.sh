@@ -6,7 +6,7 @@ IMAGE_MIRROR=${IMAGE_MIRROR:-http://deb.debian.org/debian}
 IMAGE_SECURITY=${IMAGE_SECURITY:-http://deb.debian.org/debian-security}
 IMAGE_ARCH=${IMAGE_ARCH:-$(dpkg --print-architecture)}
 CACHE_DIR=${CACHE_DIR:-$PWD/build/cache}
-APT_ARCHIVES=$CACHE_DIR/apt-archives-$IMAGE_ARCH
+APT_ARCHIVES=${APT_ARCHIVES:-$CACHE_DIR/apt-archives-$IMAGE_ARCH}
 
 log() { printf '%s %s\n' "--" "$*"; }
 die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }

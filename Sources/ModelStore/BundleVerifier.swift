@@ -35,14 +35,7 @@ public enum BundleVerifier {
         if let expected = expectedManifestSHA256, expected != manifestSHA {
             throw ModelStoreError(.hashMismatch, "manifest.json is not the one that was installed (SHA-256 \(manifestSHA.prefix(12))…, expected \(expected.prefix(12))…)")
         }
-        let signatureBytes: Data
-        do {
-            signatureBytes = try DurableFiles.readSmallFile(directory.appendingPathComponent(BundleManifest.signatureFileName),
-                                                            limit: 64 * 1024, what: "signature")
-        } catch let e as ModelStoreError where e.code == .missingFile {
-            throw ModelStoreError(.badSignature, "bundle is not signed (manifest.sig is missing)")
-        }
-        let signer = try ManifestSignature.verify(signatureBytes: signatureBytes, manifestBytes: manifestBytes, keys: keys)
+        let signer = try Self.signer(of: directory, manifestBytes: manifestBytes, keys: keys)
         let manifest = try BundleManifest.decode(manifestBytes, limits: limits)
         guard manifest.keyId == signer.keyId else {
             throw ModelStoreError(.badSignature, "manifest names key \(manifest.keyId ?? "none") but was signed by \(signer.keyId)")
@@ -54,6 +47,19 @@ public enum BundleVerifier {
         let vectors = try SelfTestVectors.decode(vectorBytes, manifest: manifest)
         return VerifiedBundle(directory: directory, manifest: manifest, vectors: vectors,
                               manifestSHA256: manifestSHA, signer: signer)
+    }
+
+    /// The trusted key whose signature in the folder's manifest.sig verifies over `manifestBytes`
+    /// (model and software bundles).
+    static func signer(of directory: URL, manifestBytes: Data, keys: TrustedKeys) throws -> TrustedKey {
+        let signatureBytes: Data
+        do {
+            signatureBytes = try DurableFiles.readSmallFile(directory.appendingPathComponent(BundleManifest.signatureFileName),
+                                                            limit: 64 * 1024, what: "signature")
+        } catch let e as ModelStoreError where e.code == .missingFile {
+            throw ModelStoreError(.badSignature, "bundle is not signed (manifest.sig is missing)")
+        }
+        return try ManifestSignature.verify(signatureBytes: signatureBytes, manifestBytes: manifestBytes, keys: keys)
     }
 
     /// Exactly the listed files are present, each of the listed size and SHA-256.

@@ -1,4 +1,11 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A signed appliance software update, carried on a USB stick like a model bundle and checked
 /// by the same code: the same folder/ustar forms, the same strict staging onto local disk
@@ -125,7 +132,7 @@ public enum SoftwareBundle {
             files: [.init(path: name, size: size, sha256: hex)])
         try manifest.validate(limits: limits)
         try DurableFiles.writeFile(try manifest.canonicalBytes(), to: work.appendingPathComponent(BundleManifest.fileName), exclusive: true)
-        try publish(work, to: output, limits: limits)
+        try BundlePacker.publish(work, to: output, archive: isArchivePath(output), limits: limits)
         return manifest
     }
 
@@ -163,14 +170,7 @@ public enum SoftwareBundle {
             try BundleFiles.stage(bundle, into: destination, limits: limits)
             let manifestBytes = try DurableFiles.readSmallFile(destination.appendingPathComponent(BundleManifest.fileName),
                                                                limit: limits.maxMetadataBytes, what: "manifest")
-            let signatureBytes: Data
-            do {
-                signatureBytes = try DurableFiles.readSmallFile(destination.appendingPathComponent(BundleManifest.signatureFileName),
-                                                                limit: 64 * 1024, what: "signature")
-            } catch let e as ModelStoreError where e.code == .missingFile {
-                throw ModelStoreError(.badSignature, "software bundle is not signed (manifest.sig is missing)")
-            }
-            let signer = try ManifestSignature.verify(signatureBytes: signatureBytes, manifestBytes: manifestBytes, keys: keys)
+            let signer = try BundleVerifier.signer(of: destination, manifestBytes: manifestBytes, keys: keys)
             let manifest = try SoftwareManifest.decode(manifestBytes, limits: limits)
             guard manifest.keyId == signer.keyId else {
                 throw ModelStoreError(.badSignature, "manifest names key \(manifest.keyId ?? "none") but was signed by \(signer.keyId)")
@@ -199,16 +199,6 @@ public enum SoftwareBundle {
         case .regular: return true
         case .missing: throw ModelStoreError(.missingFile, "no bundle at \(bundle.path)")
         default: throw ModelStoreError(.unsafeEntry, "bundle \(bundle.path) is neither a folder nor a regular file")
-        }
-    }
-
-    private static func publish(_ work: URL, to output: URL, limits: BundleLimits) throws {
-        if isArchivePath(output) {
-            try BundleFiles.writeArchive(from: work, to: output, limits: limits)
-        } else {
-            try BundleFiles.fsyncTree(work)
-            guard rename(work.path, output.path) == 0 else { throw DurableFiles.ioError("cannot move bundle to", output) }
-            try DurableFiles.fsync(output.deletingLastPathComponent(), directory: true)
         }
     }
 }

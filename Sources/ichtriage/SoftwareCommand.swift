@@ -62,7 +62,7 @@ extension SoftwareCommand {
                 let trusted = try TrustedKeys.load(from: URL(fileURLWithPath: keys))
                 let keep = extractTo.map { URL(fileURLWithPath: $0) }
                 let work = keep ?? FileManager.default.temporaryDirectory
-                    .appendingPathComponent("ichtriage-software-verify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+                    .appendingPathComponent("ichtriage-software-verify-\(UUID().uuidString)")
                 defer { if keep == nil { try? FileManager.default.removeItem(at: work) } }
                 var v = try SoftwareBundle.stageAndVerify(URL(fileURLWithPath: bundle), into: work, keys: trusted)
                 if keep == nil { v.packagePath = nil }
