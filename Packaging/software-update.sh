@@ -59,7 +59,7 @@ root_ro() {
 # Is the installed software healthy? ichtriage selftest when present (branch updates), else the
 # model store (a verified active model, no fault); then the service, when systemd runs.
 healthy() {
-	if ichtriage selftest --help >/dev/null 2>&1; then
+	if ichtriage --help 2>/dev/null | grep -qE "^ +selftest( |$)"; then
 		ichtriage selftest --json >"$STATE/last-selftest.json" 2>&1 || return 1
 	else
 		ichtriage model list --json >"$STATE/last-selftest.json" 2>&1 || return 1

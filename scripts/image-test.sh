@@ -84,7 +84,7 @@ done
 [ "$vfail" -eq 0 ] || die "$vfail unit(s) did not verify"
 
 log "the installed self-test"
-if run ichtriage selftest --help >/dev/null 2>&1; then
+if run ichtriage --help 2>/dev/null | grep -qE "^ +selftest( |$)"; then
   selftest=$(as_service ichtriage selftest --json) || { echo "$selftest"; die "ichtriage selftest failed"; }
   echo "$selftest" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("   ", json.dumps(r)[:400])'
   ok "ichtriage selftest --json (exit 0)"
