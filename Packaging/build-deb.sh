@@ -89,7 +89,7 @@ if [ ! -f "$SIGNED/stamp" ] || [ "$(cat "$SIGNED/stamp")" != "$model_hash" ]; th
 fi
 
 # --- the tree --------------------------------------------------------------------------------------
-STAGE=build/deb/root
+STAGE=$OUT/root
 rm -rf "$STAGE"
 install -d "$STAGE/DEBIAN"
 install -D -m 0755 "$BIN/ichtriage" "$STAGE/usr/bin/ichtriage"
@@ -133,7 +133,7 @@ for s in postinst prerm postrm; do install -m 0755 "Packaging/debian/$s" "$STAGE
 shl=$(mktemp -d)
 mkdir -p "$shl/debian"
 printf 'Source: ichtriage\n\nPackage: ichtriage\nArchitecture: any\n' > "$shl/debian/control"
-(cd "$shl" && dpkg-shlibdeps -O "$ROOT/$STAGE/usr/bin/ichtriage" "$ROOT/$STAGE/usr/bin/ichtriaged") > "$shl/out"
+(cd "$shl" && dpkg-shlibdeps -O "$STAGE/usr/bin/ichtriage" "$STAGE/usr/bin/ichtriaged") > "$shl/out"
 shlibs=$(sed -n 's/^shlibs:Depends=//p' "$shl/out")
 rm -rf "$shl"
 [ -n "$shlibs" ] || { echo "build-deb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
@@ -145,7 +145,7 @@ chmod 0644 "$STAGE/DEBIAN/control" "$STAGE/DEBIAN/md5sums" "$STAGE/DEBIAN/conffi
 find "$STAGE" -depth -newermt "@$SOURCE_DATE_EPOCH" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 DEB="$OUT/ichtriage_${VERSION}_${ARCH}.deb"
-dpkg-deb --root-owner-group -Zxz --build "$STAGE" "$DEB" >/dev/null
+dpkg-deb --root-owner-group -Z"${DEB_COMPRESSION:-xz}" --build "$STAGE" "$DEB" >/dev/null
 echo "-- built $DEB ($(du -h "$DEB" | cut -f1), installed size ${size} KiB)"
 echo "   Depends: $(sed -n 's/^Depends: //p' "$STAGE/DEBIAN/control")"
 
