@@ -8,7 +8,7 @@ DEMO_OUT ?= demo-out
 CONFIG ?= release
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
 
-.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels model-check fuzz fuzz-onnx clean train train-test
+.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels model-check fuzz fuzz-onnx clean train train-test deb deb-test image image-test
 
 all: build
 
@@ -76,6 +76,30 @@ train: build
 train-test: build
 	@Training/setup.sh
 	cd Training && ICHTRIAGE_SHARED_DATA=$(DATA) ICHTRIAGE_BIN="$(BIN)/ichtriage" .venv/bin/python -m pytest -q
+
+# --- OS image and package (issue 9, docs/image.md): root needed; not part of `make test` ---------
+# deb: the appliance .deb (static Swift runtime, build folder DEB_SCRATCH) and lintian.
+# deb-test: versions N and N+1 install, upgrade, remove and purge in a fresh Debian 12 root.
+# image: the Debian 12 root filesystem tree build/image/rootfs; image-test: checks inside it.
+DEB_VERSION ?= 0.1.0-1
+DEB_NEXT_VERSION ?= 0.1.0-2
+DEB_SCRATCH ?= .build-static
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_FILE = build/deb/ichtriage_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_BIN = $(shell $(SWIFT) build -c release --static-swift-stdlib --scratch-path $(DEB_SCRATCH) --show-bin-path 2>/dev/null)
+
+deb: setup
+	@SWIFT_SCRATCH=$(DEB_SCRATCH) Packaging/build-deb.sh --version $(DEB_VERSION)
+
+deb-test: deb
+	@Packaging/build-deb.sh --version $(DEB_NEXT_VERSION) --bin "$(DEB_BIN)" --out build/deb-next --no-lintian
+	@scripts/deb-test.sh $(DEB_FILE) build/deb-next/ichtriage_$(DEB_NEXT_VERSION)_$(DEB_ARCH).deb
+
+image: deb
+	@Image/build.sh $(DEB_FILE) build/image
+
+image-test:
+	@scripts/image-test.sh build/image
 
 clean:
 	rm -rf .build build $(DEMO_OUT)

@@ -86,7 +86,7 @@ public enum BundlePacker {
         try DurableFiles.writeFile(try manifest.canonicalBytes(), to: work.appendingPathComponent(BundleManifest.fileName), exclusive: true)
         // The copy must still match what was hashed (the source could change under us).
         try BundleVerifier.checkFiles(directory: work, manifest: manifest, limits: limits)
-        try publish(work, to: output, limits: limits)
+        try publish(work, to: output, archive: isArchivePath(output), limits: limits)
         return manifest
     }
 
@@ -123,8 +123,10 @@ public enum BundlePacker {
         return manifest
     }
 
-    private static func publish(_ work: URL, to output: URL, limits: BundleLimits) throws {
-        if isArchivePath(output) {
+    /// Moves an assembled bundle folder to `output`, or writes it there as one archive file
+    /// (model and software bundles).
+    static func publish(_ work: URL, to output: URL, archive: Bool, limits: BundleLimits) throws {
+        if archive {
             try BundleFiles.writeArchive(from: work, to: output, limits: limits)
         } else {
             try BundleFiles.fsyncTree(work)

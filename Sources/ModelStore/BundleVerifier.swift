@@ -35,14 +35,7 @@ public enum BundleVerifier {
         if let expected = expectedManifestSHA256, expected != manifestSHA {
             throw ModelStoreError(.hashMismatch, "manifest.json is not the one that was installed (SHA-256 \(manifestSHA.prefix(12))…, expected \(expected.prefix(12))…)")
         }
-        let signatureBytes: Data
-        do {
-            signatureBytes = try DurableFiles.readSmallFile(directory.appendingPathComponent(BundleManifest.signatureFileName),
-                                                            limit: 64 * 1024, what: "signature")
-        } catch let e as ModelStoreError where e.code == .missingFile {
-            throw ModelStoreError(.badSignature, "bundle is not signed (manifest.sig is missing)")
-        }
-        let signer = try ManifestSignature.verify(signatureBytes: signatureBytes, manifestBytes: manifestBytes, keys: keys)
+        let signer = try Self.signer(of: directory, manifestBytes: manifestBytes, keys: keys)
         let manifest = try BundleManifest.decode(manifestBytes, limits: limits)
         guard manifest.keyId == signer.keyId else {
             throw ModelStoreError(.badSignature, "manifest names key \(manifest.keyId ?? "none") but was signed by \(signer.keyId)")
@@ -56,18 +49,36 @@ public enum BundleVerifier {
                               manifestSHA256: manifestSHA, signer: signer)
     }
 
+    /// The trusted key whose signature in the folder's manifest.sig verifies over `manifestBytes`
+    /// (model and software bundles).
+    static func signer(of directory: URL, manifestBytes: Data, keys: TrustedKeys) throws -> TrustedKey {
+        let signatureBytes: Data
+        do {
+            signatureBytes = try DurableFiles.readSmallFile(directory.appendingPathComponent(BundleManifest.signatureFileName),
+                                                            limit: 64 * 1024, what: "signature")
+        } catch let e as ModelStoreError where e.code == .missingFile {
+            throw ModelStoreError(.badSignature, "bundle is not signed (manifest.sig is missing)")
+        }
+        return try ManifestSignature.verify(signatureBytes: signatureBytes, manifestBytes: manifestBytes, keys: keys)
+    }
+
     /// Exactly the listed files are present, each of the listed size and SHA-256.
     static func checkFiles(directory: URL, manifest: BundleManifest, limits: BundleLimits) throws {
+        try checkFiles(directory: directory, files: manifest.files, limits: limits)
+    }
+
+    /// The same for any manifest's file list (model and software bundles).
+    static func checkFiles(directory: URL, files: [BundleManifest.FileEntry], limits: BundleLimits) throws {
         let present = Set(try DurableFiles.listTree(directory, limits: limits))
             .subtracting([BundleManifest.fileName, BundleManifest.signatureFileName])
-        let listed = Set(manifest.files.map(\.path))
+        let listed = Set(files.map(\.path))
         if let extra = present.subtracting(listed).sorted().first {
             throw ModelStoreError(.unexpectedFile, "\(extra) is in the bundle but not in its manifest")
         }
         if let missing = listed.subtracting(present).sorted().first {
             throw ModelStoreError(.missingFile, "\(missing) is listed in the manifest but missing")
         }
-        for entry in manifest.files {
+        for entry in files {
             let (hex, size) = try DurableFiles.sha256(of: directory.appendingPathComponent(entry.path))
             guard size == entry.size else {
                 throw ModelStoreError(.hashMismatch, "\(entry.path) is \(size) bytes, the manifest says \(entry.size) (truncated or altered)")

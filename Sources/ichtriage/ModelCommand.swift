@@ -13,7 +13,7 @@ struct ModelCommand: ParsableCommand {
     )
 }
 
-private struct JSONOption: ParsableArguments {
+struct JSONOption: ParsableArguments {
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     var json = false
 }
@@ -41,7 +41,7 @@ private struct StoreOptions: ParsableArguments {
 }
 
 /// Common envelope: `ok`, `command`, the command's payload, and `error` when `ok` is false
-/// (`model ...` and `selftest`).
+/// (`model ...`, `software ...` and `selftest`).
 struct Output<Payload: Encodable>: Encodable {
     var ok: Bool
     var command: String
@@ -57,7 +57,7 @@ struct ErrorInfo: Encodable {
 private struct Empty: Encodable {}
 
 /// Prints the outcome and maps failure to exit status 1.
-private func finish<P: Encodable>(_ command: String, json: Bool, result: P?, error: Error?, text: () -> String) throws {
+func finish<P: Encodable>(_ command: String, json: Bool, result: P?, error: Error?, text: () -> String) throws {
     let info = error.map { e -> ErrorInfo in
         if let m = e as? ModelStoreError { return ErrorInfo(code: m.code.rawValue, message: m.message) }
         return ErrorInfo(code: "io", message: "\(e)")
@@ -75,7 +75,7 @@ private func finish<P: Encodable>(_ command: String, json: Bool, result: P?, err
     if error != nil { throw ExitCode(1) }
 }
 
-private func perform<P: Encodable>(_ command: String, json: Bool, _ body: () throws -> P, text: (P) -> String) throws {
+func perform<P: Encodable>(_ command: String, json: Bool, _ body: () throws -> P, text: (P) -> String) throws {
     let result: P
     do { result = try body() } catch {
         try finish(command, json: json, result: P?.none, error: error) { "" }

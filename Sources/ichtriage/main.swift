@@ -6,7 +6,7 @@ struct ICHTriage: ParsableCommand {
         abstract: "Offline intracranial hemorrhage triage appliance: command-line tools.",
         subcommands: [
             AnalyzeCommand.self, ScanCommand.self, PhantomCommand.self, ScreenCommand.self, AckCommand.self,
-            ModelCommand.self, RunModelCommand.self, BenchCommand.self, SelftestCommand.self,
+            ModelCommand.self, RunModelCommand.self, BenchCommand.self, SelftestCommand.self, SoftwareCommand.self,
         ]
     )
 }
