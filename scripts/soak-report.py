@@ -131,7 +131,7 @@ if missing_inputs: problems.append(f"{missing_inputs} good input files gone from
 if changed_inputs: problems.append(f"{changed_inputs} input files changed")
 
 # --- crashes -----------------------------------------------------------------------------------------
-crash_markers = re.compile(r"Fatal error|Segmentation fault|Illegal instruction|Trace/breakpoint|<2>|critical", re.I)
+crash_markers = re.compile(r"Fatal error|Segmentation fault|Illegal instruction|Trace/breakpoint|^<[012]>")
 crash_lines = [(os.path.basename(p), l) for p, t in log_text.items() for l in t.splitlines() if crash_markers.search(l)]
 if crash_lines: problems.append(f"{len(crash_lines)} crash/critical lines in the service logs, first: {crash_lines[0][1][:200]}")
 
@@ -247,6 +247,14 @@ L.append(f"| series analysed twice (more than one completed analysis in the logs
 L.append(f"| duplicate alerts (rows / record files) | {dup_alert_rows} / {dup_records} |")
 L.append(f"| jobs redone after a kill (attempts > 1) | {sum(1 for j in jobs if j[2] > 1)} (most attempts for one series: {max((j[2] for j in jobs), default=0)}) |")
 L.append(f"| tiers by kind of drop | {'; '.join(f'{k}: ' + ', '.join(f'{t} {n}' for t, n in sorted(v.items())) for k, v in sorted(tiers_by_role.items()))} |")
+truth = {r["series_instance_uid"]: r["present_subtypes"] for r in csv.DictReader(open(f"{out}/generated/series.csv"))}
+vs_truth = {}
+for uid in expected:
+    for al in alerts_of.get(uid, []):
+        kind = "no bleed" if truth.get(uid, "none") in ("none", "") else "bleed"
+        vs_truth.setdefault(kind, {}).setdefault(al[1], 0)
+        vs_truth[kind][al[1]] += 1
+L.append(f"| tiers against the generator's truth (not a check: the soak tests the appliance, not the detector) | {'; '.join(f'{k}: ' + ', '.join(f'{t} {n}' for t, n in sorted(v.items())) for k, v in sorted(vs_truth.items()))} |")
 L.append(f"| good input files still in the drop folder, unchanged | {checked_inputs - missing_inputs - changed_inputs} of {checked_inputs} |")
 L.append("")
 yank_notes = []

@@ -74,6 +74,7 @@ cleanup() {
   if [ "$MOUNTED" = 1 ]; then
     [ "$KEEP" = 1 ] && cp -a "$OUT/fs" "$OUT/fs-kept" 2>/dev/null
     umount "$OUT/fs" 2>/dev/null || true
+    [ "$KEEP" = 1 ] && rmdir "$OUT/fs" 2>/dev/null && mv "$OUT/fs-kept" "$OUT/fs"
   fi
   [ "$KEEP" = 1 ] || rm -rf "$OUT"
 }
