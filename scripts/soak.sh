@@ -62,7 +62,7 @@ YANKED=2
 TOTAL=$((BURST + SLOW + MALFORMED_SERIES + KILL_SERIES + DISK_SERIES + YANKED))
 SLICES=12
 STABLE=1; QUIET=3          # seconds; the slow copies pause less than these, the yanked ones forever
-MIN_FREE_MB=12; FS_MB=64   # the state file system and the free space below which the disk is a fault
+MIN_FREE_MB=12; FS_MB=160  # the state file system and the free space below which the disk is a fault
 
 if [ -z "$OUT" ]; then OUT=$(mktemp -d /tmp/ichtriage-soak.XXXXXX); else rm -rf "$OUT"; mkdir -p "$OUT"; fi
 OUT=$(cd "$OUT" && pwd)
@@ -341,7 +341,8 @@ if [ "$MOUNTED" = 1 ]; then
   say "D: the state file system filled below $MIN_FREE_MB MB free, then to the last byte"
   free_kb() { df -k --output=avail "$OUT/fs" | tail -n 1 | tr -d ' '; }
   log_now() { cat "$OUT"/logs/run-*.log; }
-  dd if=/dev/zero of="$OUT/fs/filler-low" bs=1k count=$(( $(free_kb) - MIN_FREE_MB * 1024 / 2 )) status=none
+  fill_kb=$(( $(free_kb) - MIN_FREE_MB * 1024 / 2 ))
+  [ "$fill_kb" -gt 0 ] && dd if=/dev/zero of="$OUT/fs/filler-low" bs=1k count="$fill_kb" status=none
   echo "low: $(free_kb) KiB free" >> "$OUT/meta/disk.txt"
   end=$(( $(date +%s) + 45 ))
   until log_now | grep -q 'disk space low'; do
