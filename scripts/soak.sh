@@ -324,6 +324,12 @@ for ((k = 1; k <= KILLS; k++)); do
   fi
   start_service
   delay_ms=$(( (RANDOM * 32768 + RANDOM) % (MAX_DELAY * 1000 + 1) ))
+  if (( k % 2 == 0 )); then
+    # Every second kill aims at an analysis: once a job runs (at most MAX_DELAY s), 0-1 s later.
+    end=$(( $(date +%s) + MAX_DELAY ))
+    while [ "$(query "SELECT COUNT(*) FROM job WHERE state = 'running'")" = 0 ] && [ "$(date +%s)" -lt "$end" ]; do sleep 0.2; done
+    delay_ms=$(( RANDOM % 1000 ))
+  fi
   sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
   stop_service_kill
   printf '%s\t%s\n' "$k" "$delay_ms" >> "$OUT/meta/kills.tsv"
