@@ -278,7 +278,7 @@ for kind, rel, reason, still in mal_rows:
 L.append("")
 L.append("## Kills")
 L.append("")
-L.append(f"{len(kills)} `kill -9` at random moments (0–{max((int(k[1]) for k in kills), default=0) / 1000:.1f} s after a start), "
+L.append(f"{len(kills)} `kill -9` at random moments (random delays up to {max((int(k[1]) for k in kills), default=0) / 1000:.1f} s), "
          f"every second one aimed at a running analysis; {sum(1 for j in jobs if j[2] > 1)} series were redone because a kill hit their analysis; "
          f"{len(logs)} service starts in all; survived: {len(kills) if not lost and not dup_alert_rows else 'see problems'} "
          f"(every series still analysed exactly once afterwards).")
