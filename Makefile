@@ -8,7 +8,7 @@ DEMO_OUT ?= demo-out
 CONFIG ?= release
 BIN = $(shell $(SWIFT) build -c $(CONFIG) --show-bin-path 2>/dev/null)
 
-.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels model-check fuzz fuzz-onnx clean train train-test deb deb-test image image-test
+.PHONY: all setup pyenv build build-debug demo test test-swift test-kernels test-units bench bench-kernels model-check fuzz fuzz-onnx clean train train-test deb deb-test image image-test crash-campaign soak
 
 all: build
 
@@ -56,6 +56,12 @@ model-check: setup
 .PHONY: crash-campaign
 crash-campaign: build
 	@scripts/crash-campaign.sh --bin "$(BIN)" $(CRASH_ARGS)
+
+# Soak (not part of make test; ~12 min, SOAK_ARGS=--quick ~4 min): the release service under bursts,
+# slow and yanked copies, duplicate drops, malformed files, kill -9, a full disk and model updates
+# (valid and tampered); checks every series analysed once and writes Benchmarks/soak-report.md.
+soak: build
+	@scripts/soak.sh --bin "$(BIN)" $(SOAK_ARGS)
 
 bench: build pyenv
 	"$(BIN)/ichtriage" bench

@@ -38,6 +38,8 @@ public final class ApplianceStatus: @unchecked Sendable {
 
     /// The most important current fault (model before disk before drop folder).
     public var fault: Fault? { read { s in FaultSource.allCases.lazy.compactMap { s.faults[$0] }.first } }
+    /// The fault one source reports now, if any.
+    public func fault(from source: FaultSource) -> Fault? { read { $0.faults[source] } }
     public var analysing: Bool { read { $0._analysing } }
     public var lastSeriesSeen: Date? { read { $0._lastSeriesSeen } }
     public var generation: Int { read { $0._generation } }

@@ -47,8 +47,14 @@ public struct HousekeepingService: Service {
                   let free = (attributes[.systemFreeSize] as? NSNumber)?.int64Value else { return false }
             return free < Int64(configuration.minimumFreeMegabytes) << 20
         }
-        status.setFault(lowOn.isEmpty ? nil : .diskFull("less than \(configuration.minimumFreeMegabytes) MB free on \(lowOn.joined(separator: ", "))"),
-                        from: .disk)
+        let fault: Fault? = lowOn.isEmpty ? nil : .diskFull("less than \(configuration.minimumFreeMegabytes) MB free on \(lowOn.joined(separator: ", "))")
+        // The screen alone is not enough: whoever reads the journal must see it come and go too.
+        let before = status.fault(from: .disk)
+        if fault != before {
+            if fault != nil { logger.warning("disk space low", metadata: ["minimumFreeMegabytes": "\(configuration.minimumFreeMegabytes)", "folders": "\(lowOn.count)"]) }
+            else { logger.notice("disk space recovered") }
+        }
+        status.setFault(fault, from: .disk)
     }
 
     /// Removes the top-level entries of `folders` older than `cutoff`, then the oldest ones while

@@ -33,9 +33,9 @@ public struct IntakeService: Service {
             for folder in folders where watchers[folder] == nil {
                 let watcher = DropFolderWatcher(folder: folder, configuration: intake)
                 do {
-                    try watcher.start { [store, status, logger, onSlice] event in
+                    try watcher.start { [store, status, logger, onSlice, watcher] event in
                         if case .sliceArrived(let slice, _, _) = event { onSlice(slice) }
-                        Self.handle(event, store: store, status: status, logger: logger)
+                        Self.handle(event, store: store, status: status, logger: logger, retry: watcher.deliverAgain)
                     }
                     watchers[folder] = watcher
                     logger.info("watching drop folder", metadata: ["folder": "\(folder)"])
@@ -50,7 +50,9 @@ public struct IntakeService: Service {
 
     /// Called on a watcher's thread. Logs carry UIDs, counts and reasons, never patient names or
     /// file names (an export's folder names can hold a patient's name).
-    static func handle(_ event: DropFolderWatcher.Event, store: JobStore, status: ApplianceStatus, logger: Logger) {
+    /// `retry` asks for a series the store could not take to be delivered again later.
+    static func handle(_ event: DropFolderWatcher.Event, store: JobStore, status: ApplianceStatus, logger: Logger,
+                       retry: (CTSeries) -> Void = { _ in }) {
         switch event {
         case .series(let series):
             status.seriesSeen()
@@ -63,8 +65,11 @@ public struct IntakeService: Service {
                     "series": "\(series.seriesInstanceUID)", "slices": "\(series.slices.count)", "job": "\(outcome)",
                 ])
             } catch {
-                // The files stay in the drop folder: the next rescan after a restart delivers them again.
-                logger.error("could not queue series", metadata: ["series": "\(series.seriesInstanceUID)", "error": "\(error)"])
+                // The files stay in the drop folder; the watcher delivers the series again after a
+                // quiet period, until the store takes it (a full disk freed). Before, it waited for
+                // a restart (found by the soak's full-disk phase).
+                logger.error("could not queue series; retrying", metadata: ["series": "\(series.seriesInstanceUID)", "error": "\(error)"])
+                retry(series)
             }
         case .skipped(let skipped):
             logger.debug("file skipped", metadata: ["reason": "\(skipped.reason)"])

@@ -28,6 +28,8 @@ public final class DropFolderWatcher: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// Header reads per path (tests check that a slowly written file is read once).
     private(set) var readCounts: [String: Int] = [:]
+    /// Series (study/series key) whose delivery the receiver could not take, to deliver again.
+    private var redeliveries: [String] = []
 
     public init(folder: String, configuration: IntakeConfiguration = .init()) {
         self.folder = folder
@@ -65,6 +67,18 @@ public final class DropFolderWatcher: @unchecked Sendable {
         try start { continuation.yield($0) }
         continuation.onTermination = { [self] _ in stop() }
         return stream
+    }
+
+    /// Delivers `series` again, whole, one quiet period from now: its receiver could not take it
+    /// (the job store on a full disk), and its files are still in the folder. Without this the
+    /// series would wait for a restart of the watcher. Safe to call from the handler.
+    public func deliverAgain(_ series: CTSeries) {
+        lock.lock(); redeliveries.append("\(series.studyInstanceUID)/\(series.seriesInstanceUID)"); lock.unlock()
+    }
+
+    func takeRedeliveries() -> [String] {
+        lock.lock(); defer { redeliveries = []; lock.unlock() }
+        return redeliveries
     }
 
     var shouldStop: Bool {
@@ -139,6 +153,8 @@ private struct WatchLoop {
                 rescan(now: now)
                 needRescan = false
             }
+            let again = watcher.takeRedeliveries()
+            if !again.isEmpty { undeliver(again, now: now) }
             deliverQuietSeries(now: Date())
         }
     }
@@ -254,6 +270,19 @@ private struct WatchLoop {
             handler(.skipped(k))
             if let record { handler(.quarantined(record)) }
         }
+    }
+
+    /// Turns delivered series back into pending ones; they go out again after a quiet period
+    /// (which also spaces the retries while the receiver cannot take them).
+    mutating func undeliver(_ keys: [String], now: Date) {
+        for key in keys {
+            guard var s = series[key] else { continue }
+            s.headers = s.deliveredHeaders + s.headers
+            s.deliveredHeaders = []
+            s.delivered = []
+            series[key] = s
+        }
+        lastActivity = now
     }
 
     mutating func deliverQuietSeries(now: Date) {
