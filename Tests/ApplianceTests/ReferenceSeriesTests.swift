@@ -87,7 +87,7 @@ final class ReferenceSeriesTests: XCTestCase {
         let serving = try store.openActive().manifestSHA256
 
         let broken = try bundle("one-threshold") {
-            $0["modelVersion"] = "0.2.0"
+            $0["modelVersion"] = "99.0.0"  // newer than whatever Models/default is, so only the reference check can refuse it
             $0["thresholds"] = ["any": 0.5]
         }
         let result = store.install(bundleAt: broken)
