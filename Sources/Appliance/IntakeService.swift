@@ -34,8 +34,8 @@ public struct IntakeService: Service {
                 let watcher = DropFolderWatcher(folder: folder, configuration: intake)
                 do {
                     try watcher.start { [store, status, logger, onSlice, watcher] event in
-                        if case .sliceArrived(let slice, _, _) = event { onSlice(slice) }
-                        Self.handle(event, store: store, status: status, logger: logger, retry: watcher.deliverAgain)
+                        Self.handle(event, store: store, status: status, logger: logger, retry: watcher.deliverAgain,
+                                    onSlice: onSlice)
                     }
                     watchers[folder] = watcher
                     logger.info("watching drop folder", metadata: ["folder": "\(folder)"])
@@ -50,9 +50,10 @@ public struct IntakeService: Service {
 
     /// Called on a watcher's thread. Logs carry UIDs, counts and reasons, never patient names or
     /// file names (an export's folder names can hold a patient's name).
-    /// `retry` asks for a series the store could not take to be delivered again later.
+    /// `retry` asks for a series the store could not take to be delivered again later; `onSlice`
+    /// gets each stable slice of a series still arriving (incremental inference).
     static func handle(_ event: DropFolderWatcher.Event, store: JobStore, status: ApplianceStatus, logger: Logger,
-                       retry: (CTSeries) -> Void = { _ in }) {
+                       retry: (CTSeries) -> Void = { _ in }, onSlice: (CTSlice) -> Void = { _ in }) {
         switch event {
         case .series(let series):
             status.seriesSeen()
@@ -75,8 +76,8 @@ public struct IntakeService: Service {
             logger.debug("file skipped", metadata: ["reason": "\(skipped.reason)"])
         case .quarantined(let record):
             logger.warning("file quarantined", metadata: ["reason": "\(record.reason)"])
-        case .sliceArrived:
-            break  // handed to the analyzer by the watcher's callback
+        case .sliceArrived(let slice, _, _):
+            onSlice(slice)
         }
     }
 

@@ -57,7 +57,7 @@ final class SlicePreparation: @unchecked Sendable {
                 out[slice.sopInstanceUID] = entry.slice
             }
         }
-        if !out.isEmpty || order.count > prepared.count { order.removeAll { prepared[$0] == nil } }
+        if order.count > prepared.count { order.removeAll { prepared[$0] == nil } }
         return out
     }
 
