@@ -35,6 +35,10 @@ public struct KeyImage: Sendable {
     public var size: Int
     /// Where the CAM peaks, in the source slice's pixel coordinates (row, column).
     public var camPeak: (row: Double, column: Double)
+    /// The CAM's own resolution (the last feature map's height and width, 8 x 8 for a 256 x 256
+    /// input at stride 32): the upsampled peak sits on a cell centre, so it locates evidence only
+    /// to within one cell of this grid (64 source pixels for a 512 matrix).
+    public var camGrid: (rows: Int, columns: Int)
 }
 
 /// Everything one series produced. `record` is what the service stores and the screen shows.
@@ -282,7 +286,8 @@ public final class TriagePipeline: @unchecked Sendable {
                                                    probability: Double(probs[j * 6 + l])),
                     label: label, rgb: rgb, size: size,
                     camPeak: ((Double(peak / size) + 0.5) * Double(rows) / Double(size) - 0.5,
-                              (Double(peak % size) + 0.5) * Double(columns) / Double(size) - 0.5))
+                              (Double(peak % size) + 0.5) * Double(columns) / Double(size) - 0.5),
+                    camGrid: (height, width))
             }
         }
         timings["gradcam"] = clock.lap()

@@ -10,9 +10,12 @@ final class GeneratedSeriesTests: XCTestCase {
     typealias S = TriageTestSupport
 
     /// A check of the model's quality more than of the pipeline, and slow in a debug build
-    /// (about 6 minutes here), so it is opt-in: `make model-check`. The shipped model does not pass
-    /// it yet (last run, model 0.2.0, 2026-11-30: tiers as expected on 5/8 series (every negative
-    /// alerts), CAM peak inside the mask on 0 of 14 key slices with a bleed); README "Not done yet".
+    /// (about 10 minutes here), so it is opt-in: `make model-check`. The localisation chain itself is
+    /// checked in `make test` by TriagePipelineTests.testCAMPeakLandsOnTheGeneratedBleedWithAModelOfKnownEvidence.
+    /// The CAM is scored at its own resolution (the peak's cell of the feature grid on the mask) next to
+    /// the strict 3-pixel figure and the rate a random cell inside the head would get.
+    /// Last run, model 0.2.0, 2026-11-30: tiers as expected on 5/8 series (every negative alerts);
+    /// 14 key slices with a bleed: peak within 3 px 0, peak cell on the mask 3 (chance 13 %).
     func testTrainedModelOnGeneratedSeries() throws {
         guard ProcessInfo.processInfo.environment["ICHTRIAGE_MODEL_CHECK"] == "1" else {
             throw XCTSkip("model quality check is opt-in (make model-check): slow in debug builds, and the shipped model does not pass it yet")
@@ -23,7 +26,8 @@ final class GeneratedSeriesTests: XCTestCase {
         let root = try S.tempDir("generated")
         var cases: [(name: String, subtypes: [Subtype], mimics: Bool)] = Subtype.allCases.map { ($0.rawValue, [$0], false) }
         cases += [("negative", [], false), ("negative-mimics", [], true), ("negative-mimics-2", [], true)]
-        var correct = 0, camInside = 0, camChecked = 0
+        var correct = 0
+        var cam: [CAMScore] = []
         var lines: [String] = []
         for (n, c) in cases.enumerated() {
             var config = PhantomConfig(seed: 91_000 + UInt64(n))
@@ -43,25 +47,62 @@ final class GeneratedSeriesTests: XCTestCase {
             let positive = !phantom.presentSubtypes.isEmpty
             let alerted = a.record.tier == .critical || a.record.tier == .suspect
             if alerted == positive { correct += 1 }
-            // CAM peak inside the bleed mask (within 3 px of it), for key slices whose slice has a bleed.
-            let byPosition = Dictionary(uniqueKeysWithValues: zip(series.slices.map(\.sopInstanceUID), series.slices.indices))
+            // CAM peak against the bleed mask, for key slices whose slice has a bleed. The generated slice
+            // is found by position (not by index: the intake's order need not be the generator's).
+            let generated = phantom.output.slices
             for key in a.keyImages {
-                guard let i = byPosition[key.keySlice.sopInstanceUID] else { continue }
-                // The generator's slice k is the k-th along z; the intake orders by position too.
-                let mask = phantom.slices[i].mask
+                guard let slice = series.slices.first(where: { $0.sopInstanceUID == key.keySlice.sopInstanceUID }),
+                      let k = generated.indices.min(by: { abs(generated[$0].position[2] - slice.imagePosition[2]) < abs(generated[$1].position[2] - slice.imagePosition[2]) })
+                else { continue }
+                let mask = generated[k].mask, tissue = phantom.slices[k].tissue
                 guard mask.contains(where: { $0 != 0 }) else { continue }
-                camChecked += 1
                 let m = phantom.phantomCase.geometry.matrix
-                let r = Int(key.camPeak.row.rounded()), col = Int(key.camPeak.column.rounded())
-                var hit = false
-                for y in max(0, r - 3)...min(m - 1, r + 3) { for x in max(0, col - 3)...min(m - 1, col + 3) where mask[y * m + x] != 0 { hit = true } }
-                if hit { camInside += 1 }
+                let score = CAMScore(mask: mask, tissue: tissue, matrix: m, peak: key.camPeak, grid: key.camGrid)
+                cam.append(score)
             }
             lines.append("\(c.name): tier \(a.record.tier.rawValue), any \(String(format: "%.3f", a.record.probabilities[.any] ?? -1)) (present: \(phantom.presentSubtypes.map(\.rawValue)))")
         }
         print("generated series with \(model.path):\n" + lines.joined(separator: "\n"))
-        print("tiers as expected: \(correct)/\(cases.count); CAM peak inside the bleed mask: \(camInside)/\(camChecked) key slices with a bleed")
+        let strict = cam.filter(\.peakNearMask).count, inCell = cam.filter(\.peakCellOnMask).count
+        let chance = cam.isEmpty ? 0 : cam.map(\.chance).reduce(0, +) / Double(cam.count)
+        print("tiers as expected: \(correct)/\(cases.count); key slices with a bleed: \(cam.count); CAM peak within 3 px of the mask: \(strict); "
+            + "CAM peak cell (\(cam.first.map { "\($0.grid.rows)x\($0.grid.columns)" } ?? "-") grid) on the mask: \(inCell) (a random cell inside the head would be: \(String(format: "%.0f %%", 100 * chance)))")
         XCTAssertGreaterThanOrEqual(correct, cases.count - 2, lines.joined(separator: "\n"))
-        if camChecked > 0 { XCTAssertGreaterThan(Double(camInside) / Double(camChecked), 0.5) }
+        if !cam.isEmpty { XCTAssertGreaterThan(Double(inCell) / Double(cam.count), 0.5) }
+    }
+}
+
+/// Where one key slice's CAM peak lies against the generator's bleed mask.
+struct CAMScore {
+    /// The peak (in source pixels) within 3 pixels of a bleed pixel.
+    var peakNearMask: Bool
+    /// The CAM cell holding the peak overlaps the bleed: the finest claim a CAM at this grid can make.
+    var peakCellOnMask: Bool
+    /// Share of the grid's cells inside the head that overlap the bleed: what a peak placed at random would score.
+    var chance: Double
+    var grid: (rows: Int, columns: Int)
+
+    init(mask: [UInt8], tissue: [UInt8], matrix m: Int, peak: (row: Double, column: Double), grid: (rows: Int, columns: Int)) {
+        self.grid = grid
+        let r = Int(peak.row.rounded()), c = Int(peak.column.rounded())
+        var near = false
+        for y in max(0, r - 3)...min(m - 1, r + 3) { for x in max(0, c - 3)...min(m - 1, c + 3) where mask[y * m + x] != 0 { near = true } }
+        peakNearMask = near
+        let cellH = m / grid.rows, cellW = m / grid.columns
+        func cell(_ i: Int, _ j: Int) -> (bleed: Bool, head: Bool) {
+            var bleed = false, head = false
+            for y in (i * cellH)..<((i + 1) * cellH) {
+                for x in (j * cellW)..<((j + 1) * cellW) {
+                    if mask[y * m + x] != 0 { bleed = true }
+                    let t = tissue[y * m + x]
+                    if t != Tissue.air.rawValue && t != Tissue.outsideFieldOfView.rawValue { head = true }
+                }
+            }
+            return (bleed, head)
+        }
+        let cells = (0..<grid.rows).flatMap { i in (0..<grid.columns).map { j in cell(i, j) } }
+        peakCellOnMask = cells[min(grid.rows - 1, max(0, r) / cellH) * grid.columns + min(grid.columns - 1, max(0, c) / cellW)].bleed
+        let inHead = cells.filter(\.head)
+        chance = inHead.isEmpty ? 0 : Double(inHead.filter(\.bleed).count) / Double(inHead.count)
     }
 }

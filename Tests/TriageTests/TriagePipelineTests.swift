@@ -1,5 +1,6 @@
 import DICOMIntake
 import Foundation
+import Phantom
 import Inference
 @testable import Triage
 import XCTest
@@ -129,6 +130,45 @@ final class TriagePipelineTests: XCTestCase {
         let rgb = grey.withUnsafeBufferPointer { GradCAM.blend(grey: $0, cam: [0, 0, 0, 2], opacity: 0.5) }
         XCTAssertEqual(Array(rgb[0..<3]), [128, 128, 128], "no evidence: plain grey")
         XCTAssertNotEqual(Array(rgb[9..<12]), [128, 128, 128], "peak: coloured")
+    }
+
+    /// The whole localisation chain (DICOM rows/columns, preprocessing, features, upsampling, the peak
+    /// back in source pixels, slice identity) with a model whose evidence is known: the tiny model's
+    /// "any" CAM is 3 x (brain window - soft-tissue window) + subdural window, highest on acute blood.
+    /// So on a generated intraparenchymal bleed the peak must sit on the generator's mask; when the
+    /// trained model misses (GeneratedSeriesTests), that is the model, not this chain.
+    func testCAMPeakLandsOnTheGeneratedBleedWithAModelOfKnownEvidence() throws {
+        var config = TriageConfiguration()
+        config.keyImagesForNegatives = true
+        let pipeline = TriagePipeline(configuration: config, modelFolder: try S.tinyModel())
+        var phantomConfig = PhantomConfig(seed: 7)
+        phantomConfig.subtypes = [.intraparenchymal]
+        phantomConfig.sliceCount = 12
+        phantomConfig.sliceThickness = 5
+        phantomConfig.tiltDegrees = 0
+        phantomConfig.mimics = false
+        let phantom = PhantomRenderer.render(try PhantomCase(phantomConfig))
+        let root = try S.tempDir("cam-geometry")
+        var writer = try DatasetWriter(root: root)
+        _ = try writer.add(phantom.output, folder: "series")
+        try writer.finish()
+        let series = try XCTUnwrap(DICOMIntake.scan(folder: root.path).series.first)
+        let analysis = pipeline.analyze(series)
+        let generated = phantom.output.slices, m = phantom.phantomCase.geometry.matrix
+        var checked = 0, onMask = 0
+        for key in analysis.keyImages where key.label == .any {
+            let slice = try XCTUnwrap(series.slices.first { $0.sopInstanceUID == key.keySlice.sopInstanceUID })
+            let k = try XCTUnwrap(generated.indices.min { abs(generated[$0].position[2] - slice.imagePosition[2]) < abs(generated[$1].position[2] - slice.imagePosition[2]) })
+            let mask = generated[k].mask
+            guard mask.filter({ $0 != 0 }).count > 400 else { continue } // a cross-section the size of a few CAM cells
+            checked += 1
+            let r = Int(key.camPeak.row.rounded()), c = Int(key.camPeak.column.rounded())
+            var hit = false
+            for y in max(0, r - 8)...min(m - 1, r + 8) { for x in max(0, c - 8)...min(m - 1, c + 8) where mask[y * m + x] != 0 { hit = true } }
+            if hit { onMask += 1 }
+        }
+        XCTAssertGreaterThan(checked, 0, "no key slice with a large bleed cross-section: \(analysis.keyImages.map(\.keySlice.index))")
+        XCTAssertEqual(onMask, checked, "the CAM peak of a model that looks for blood missed the bleed on \(checked - onMask) of \(checked) key slices")
     }
 
     // MARK: end to end on the real exams (tiny test model: mechanics, not accuracy)
