@@ -7,10 +7,15 @@ public struct EngineOptions: Sendable {
     public var threads: Int
     /// Batch size (dynamic dimensions) of the plan compiled at load to validate the graph.
     public var loadBatch: Int
+    /// Compiled plans kept per model, least recently used dropped first. Each plan owns an arena sized
+    /// for its shapes (about 2 MiB per slice for the detector), and a service sees a new slice count
+    /// with almost every series: an unbounded cache would grow by gigabytes over a week.
+    public var cachedPlans: Int
 
-    public init(threads: Int = 1, loadBatch: Int = 1) {
+    public init(threads: Int = 1, loadBatch: Int = 1, cachedPlans: Int = 4) {
         self.threads = max(1, threads)
         self.loadBatch = max(1, loadBatch)
+        self.cachedPlans = max(1, cachedPlans)
     }
 }
 
@@ -31,6 +36,8 @@ public final class InferenceModel: @unchecked Sendable {
     let pool: ThreadPool
     let cache = PackCache()
     private var plans: [String: CompiledPlan] = [:]
+    /// Keys of `plans`, least recently used first.
+    private var planOrder: [String] = []
     private let lock = NSLock()
 
     public convenience init(contentsOf url: URL, options: EngineOptions = EngineOptions()) throws {
@@ -62,10 +69,27 @@ public final class InferenceModel: @unchecked Sendable {
             + "|" + extraOutputs.joined(separator: ",")
         lock.lock()
         defer { lock.unlock() }
+        planOrder.removeAll { $0 == key }
+        planOrder.append(key)
         if let p = plans[key] { return p }
-        let p = try CompiledPlan(model: self, inputShapes: inputShapes, extraOutputs: extraOutputs)
+        let p: CompiledPlan
+        do {
+            p = try CompiledPlan(model: self, inputShapes: inputShapes, extraOutputs: extraOutputs)
+        } catch {
+            planOrder.removeLast()
+            throw error
+        }
         plans[key] = p
+        // A plan still in a caller's hands stays alive (and usable) after it leaves the cache.
+        while planOrder.count > options.cachedPlans { plans[planOrder.removeFirst()] = nil }
         return p
+    }
+
+    /// Plans held in the cache now.
+    public var cachedPlanCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return plans.count
     }
 
     /// Convenience: runs the model on whole tensors and returns every output (and the extra ones) as tensors.

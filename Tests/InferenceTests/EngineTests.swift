@@ -155,6 +155,29 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(plan.output("probs"), first)
     }
 
+    /// The plan cache is bounded: a service meeting a new slice count with every series must not keep
+    /// an arena per count for ever. Recently used plans stay; a plan dropped from the cache still runs
+    /// for whoever holds it, and is compiled again when asked for.
+    func testPlanCacheKeepsOnlyTheMostRecentlyUsedPlans() throws {
+        let model = try InferenceModel(data: try ModelBuilder.smallQDQ().data(), options: EngineOptions(threads: 1, cachedPlans: 3))
+        XCTAssertEqual(model.cachedPlanCount, 1, "the plan compiled at load")
+        weak var firstPlan: CompiledPlan?
+        let kept = try model.plan(inputShapes: ["x": [2, 3, 8, 8]])
+        let held = try model.plan(inputShapes: ["x": [3, 3, 8, 8]])
+        do { firstPlan = try model.plan(inputShapes: ["x": [4, 3, 8, 8]]) }
+        XCTAssertTrue(try model.plan(inputShapes: ["x": [2, 3, 8, 8]]) === kept)
+        for batch in 5...9 {
+            _ = try model.plan(inputShapes: ["x": [batch, 3, 8, 8]])
+            XCTAssertTrue(try model.plan(inputShapes: ["x": [2, 3, 8, 8]]) === kept, "a plan in use every time stays cached")
+            XCTAssertLessThanOrEqual(model.cachedPlanCount, 3)
+        }
+        XCTAssertNil(firstPlan, "a plan nobody holds was freed when it left the cache")
+        XCTAssertFalse(try model.plan(inputShapes: ["x": [3, 3, 8, 8]]) === held, "an evicted plan is compiled again")
+        try held.setInput("x", input([3, 3, 8, 8]))
+        try held.run()
+        XCTAssertEqual(held.output("probs").shape.first, 3, "the evicted plan still ran on its own shapes")
+    }
+
     /// Gather on every axis, with 1-D, 2-D and scalar indices and a negative index, against a direct
     /// computation. (A wrong output stride for dims after the gathered axis was found by the ONNX fuzzer.)
     func testGatherOnEveryAxis() throws {
