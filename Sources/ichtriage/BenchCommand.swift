@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Benchmark the int8 engine against ONNX Runtime (slices/s, ratio, GMAC/s, share of int8 peak).",
         discussion: """
             Models are generated with random weights by scripts/onnx/make_model.py (QDQ, uint8 activations, int8
-            per-channel weights) into --model-dir; the detector is included when Models/detector.onnx exists.
+            per-channel weights) into --model-dir; the detector is the shipped Models/default/model.onnx.
             ONNX Runtime runs in the tools venv (created by scripts/pyenv.sh when missing) via Benchmarks/ort_bench.py.
             JSON (--json): {kernel_variant, peak_gmacs_per_core, results: [{model, threads, slices,
             ours_slices_per_s, ort_slices_per_s, ratio, gmac_per_slice, ours_gmacs, share_of_peak,
@@ -33,7 +33,7 @@ struct BenchCommand: ParsableCommand {
     var runs = 3
 
     @Option(help: "The detector model file (benchmarked when it exists).")
-    var detector = "Models/detector.onnx"
+    var detector = "Models/default/model.onnx"
 
     @Option(help: "Where generated benchmark models are kept.")
     var modelDir = ".build/bench-models"
