@@ -15,7 +15,8 @@ struct ScreenCommand: ParsableCommand {
         discussion: """
             Output: --png FILE, --raw FILE (with --bpp 16|32 and optional --line-length), or --framebuffer /dev/fbN
             (geometry read from the device). The frame depends only on the inputs: pass --now for a reproducible picture.
-            JSON (--json): {"mode", "output", "width", "height", "alerts", "problems", "bytes" (raw and framebuffer),
+            JSON (--json): {"mode", "output", "width", "height", "alerts", "acknowledged" (how many of them the state directory's
+            store marks acknowledged), "problems", "bytes" (raw and framebuffer),
             "geometry" (raw and framebuffer), "modelUpdate" (the model store's last receipt: action, time, result, activeModel)}.
             """)
 
@@ -63,13 +64,26 @@ struct ScreenCommand: ParsableCommand {
         }
     }
 
+    /// Acknowledgements as the service and `ichtriage ack` keep them: the alert rows of the job store
+    /// (SQLite), plus an old `acknowledgements.jsonl` not imported yet (read, never imported here:
+    /// drawing a picture changes nothing).
+    static func acknowledgements(stateDirectory: URL) throws -> [Acknowledgement] {
+        var acks = try JSONLinesAcknowledgementStore(stateDirectory: stateDirectory).all()
+        let database = stateDirectory.appendingPathComponent(ApplianceRuntime.databaseFileName)
+        if FileManager.default.fileExists(atPath: database.path) {
+            acks += try JobStore(path: database.path).alerts(limit: 10_000).compactMap { row in
+                row.acknowledgedAt.map { Acknowledgement(seriesInstanceUID: row.series.seriesInstanceUID, time: $0, source: row.acknowledgedBy ?? "") }
+            }
+        }
+        return acks
+    }
+
     /// Errors (bad record, missing framebuffer, ...) propagate: ArgumentParser prints them and exits 1.
     func run() throws {
         let (loaded, problems) = try AlertRecordFiles.load(records.map { URL(fileURLWithPath: $0) })
         for problem in problems where !json { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
         let stateDirectory = JSONLinesAcknowledgementStore.stateDirectory(option: stateDir)
-        let store = JSONLinesAcknowledgementStore(stateDirectory: stateDirectory)
-        let acks = try store.all()
+        let acks = try Self.acknowledgements(stateDirectory: stateDirectory)
         let currentTime = now.flatMap(AlertTimestamp.parse) ?? Date()
 
         var config = ScreenConfig()
@@ -99,11 +113,13 @@ struct ScreenCommand: ParsableCommand {
         let receipt = ModelStore(configuration: ModelStoreConfiguration(storeDirectory: storeFolder),
                                  selfTester: StructuralSelfTester()).lastReceipt()
         health.modelUpdate = receipt.flatMap(ModelUpdateNotice.init)
-        let state = ScreenState(alerts: loaded.map { $0.screenAlert(acknowledgements: acks) }, health: health,
+        let shown = loaded.map { $0.screenAlert(acknowledgements: acks) }
+        let state = ScreenState(alerts: shown, health: health,
                                 analysing: analysing, now: currentTime)
         let renderer = try StatusScreenRenderer(config: config)
 
-        var summary: [String: Any] = ["alerts": loaded.count, "problems": problems]
+        var summary: [String: Any] = ["alerts": loaded.count, "problems": problems,
+                                      "acknowledged": shown.filter { $0.acknowledgedAt != nil }.count]
         if let receipt {
             summary["modelUpdate"] = ["action": receipt.action, "time": receipt.time, "result": receipt.result,
                                       "activeModel": receipt.activeModel.map { "\($0.modelName) \($0.modelVersion)" as Any } ?? NSNull()] as [String: Any]

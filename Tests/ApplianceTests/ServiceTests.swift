@@ -144,6 +144,16 @@ final class ServiceTests: XCTestCase {
             Thread.sleep(forTimeInterval: 0.5)  // the screen with the alert on it is drawn
             let before = try Data(contentsOf: screen)
 
+            // `ichtriage screen --state-dir` reads acknowledgements from the same store.
+            let recordFile = self.root.appendingPathComponent("alert-record.json")
+            try XCTUnwrap(try runtime.store.alerts().first?.record).write(to: recordFile)
+            func screenAcknowledged() throws -> Int? {
+                let r = try Executables.run(ichtriage, ["screen", recordFile.path, "--state-dir", state, "--png", self.root.appendingPathComponent("cli-screen.png").path, "--json"])
+                XCTAssertEqual(r.status, 0, r.stderr)
+                return r.json?["acknowledged"] as? Int
+            }
+            XCTAssertEqual(try screenAcknowledged(), 0)
+
             let ack = try Executables.run(ichtriage, ["ack", "--state-dir", state, "--source", "test-cli", "--json"])
             XCTAssertEqual(ack.status, 0, ack.stderr)
             let json = try XCTUnwrap(ack.json, ack.stdout)
@@ -159,6 +169,7 @@ final class ServiceTests: XCTestCase {
             // The running service's own store connection sees it, and the screen is redrawn.
             try self.wait("the acknowledgement in the store") { try runtime.store.alerts().first?.acknowledgedBy == "test-cli" }
             try self.wait("the screen to change") { (try? Data(contentsOf: screen)) != before }
+            XCTAssertEqual(try screenAcknowledged(), 1, "ichtriage screen shows the acknowledgement made with ichtriage ack")
 
             let again = try Executables.run(ichtriage, ["ack", "--state-dir", state, "--json"])
             XCTAssertEqual(again.status, 0, again.stderr)
