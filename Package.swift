@@ -43,7 +43,7 @@ let package = Package(
             dependencies: ["CDICOM", "DICOMIntake"]
         ),
         // The triage pipeline: preprocessing, detector, Grad-CAM, decision, alert records.
-        .target(name: "Triage", dependencies: ["DICOMIntake", "Inference", "CDICOM", "CCairo"]),
+        .target(name: "Triage", dependencies: ["DICOMIntake", "Inference", "CDICOM", "CCairo", .product(name: "Crypto", package: "swift-crypto")]),
         // Status screen (Cairo + FreeType), framebuffer, GPIO lights and button (libgpiod 1.6).
         .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),

@@ -1,23 +1,34 @@
 import CDICOM
+import Crypto
 import DICOMIntake
 import Foundation
 
 /// The key-slice overlays as a DICOM Secondary Capture series for PACS: new series and instance UIDs,
 /// filed in the source study (its StudyInstanceUID), each image referencing its source CT slice (SourceImageSequence), burned-in "NOT FOR DIAGNOSTIC USE".
 enum SecondaryCapture {
-    static func newUID() -> String {
-        var buffer = [CChar](repeating: 0, count: 65)
-        cdicom_generate_uid(&buffer, buffer.count, nil)
-        return String(cString: buffer)
+    /// A UID derived from `parts` (PS3.5 B.2: "2.25." and a UUID as a decimal integer; here a
+    /// name-based UUID, version 8, from SHA-256). The same series analysed again by the same model
+    /// (a retry after a crash or a power cut) gets the same UIDs, so a PACS that received the first
+    /// attempt replaces its images instead of filing a second copy of the series.
+    static func derivedUID(_ parts: [String]) -> String {
+        var bytes = Array(SHA256.hash(data: Data(parts.joined(separator: "\u{1F}").utf8)).prefix(16))
+        bytes[6] = (bytes[6] & 0x0F) | 0x80  // version 8
+        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 9562 variant
+        let value = bytes.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }
+        return "2.25.\(value)"
     }
 
-    /// Writes one file per image into `folder`; returns the file URLs.
+    /// Writes one file per image into `folder`; returns the file URLs. `model` identifies the detector
+    /// (name, version): with the source slices it decides the UIDs.
     static func write(images: [(rgb: [UInt8], size: Int, key: AlertRecord.KeySlice)], series: CTSeries,
-                      folder: URL) throws -> [URL] {
-        let seriesUID = newUID()
+                      model: AlertRecord.Model, folder: URL) throws -> [URL] {
+        // Everything the images depend on: the exact slices analysed and the model that analysed them.
+        let source = ["ichtriage-sc", series.studyInstanceUID, series.seriesInstanceUID, model.name, model.version]
+            + series.slices.map(\.sopInstanceUID)
+        let seriesUID = derivedUID(source + ["series"])
         var urls: [URL] = []
         for (n, image) in images.enumerated() {
-            let sopUID = newUID()
+            let sopUID = derivedUID(source + ["image", String(n), image.key.sopInstanceUID])
             let url = folder.appendingPathComponent(String(format: "SC%03d.dcm", n + 1))
             let attributes: [(String, String?, String)] = [
                 ("(0008,0016)", nil, CDICOM_SOP_CLASS_SECONDARY_CAPTURE), ("(0008,0018)", nil, sopUID),

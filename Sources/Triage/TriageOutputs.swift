@@ -50,7 +50,7 @@ public struct TriageOutputs: Sendable {
             } catch {
                 throw TriageError(.output, "cannot create \(outbox.path): \(error.localizedDescription)")
             }
-            scs = try SecondaryCapture.write(images: captured, series: series, folder: outbox)
+            scs = try SecondaryCapture.write(images: captured, series: series, model: analysis.record.model, folder: outbox)
         }
         analysis.record.timingsMs["outputs"] = clock.lap()
         let recordURL = folder.appendingPathComponent("alert.json")

@@ -201,8 +201,31 @@ final class TriagePipelineTests: XCTestCase {
             }
             XCTAssertEqual(written.secondaryCaptures.count, analysis.keyImages.count)
             try checkSecondaryCaptures(written.secondaryCaptures, series: series)
+            // A retry of the same analysis (after a crash) writes the same UIDs, so PACS replaces rather
+            // than duplicates; another model's result is another series.
+            let retry = try TriageOutputs(root: S.tempDir("e2e-retry")).write(&analysis, series: series)
+            XCTAssertEqual(try uids(retry.secondaryCaptures), try uids(written.secondaryCaptures))
+            var other = analysis
+            other.record.model.version += "-other"
+            let otherModel = try TriageOutputs(root: S.tempDir("e2e-other")).write(&other, series: series)
+            XCTAssertTrue(Set(try uids(otherModel.secondaryCaptures)).isDisjoint(with: try uids(written.secondaryCaptures)))
             XCTAssertEqual(S.fingerprint(S.sharedData.appendingPathComponent(exam)), before, "source DICOM untouched")
             print("triage e2e \(exam): tier \(analysis.record.tier.rawValue) (tiny test model), timings \(analysis.record.timingsMs)")
+        }
+    }
+
+    /// (SeriesInstanceUID, SOPInstanceUID) of each file, as "series/sop".
+    private func uids(_ files: [URL]) throws -> [String] {
+        guard let dcmdump = S.which("dcmdump") else { throw XCTSkip("dcmdump not installed") }
+        return try files.map { file in
+            let (_, text) = try S.run(dcmdump, ["-q", "+P", "0020,000e", "+P", "0008,0018", file.path])
+            let values = text.split(separator: "\n").compactMap { line -> String? in
+                guard let a = line.firstIndex(of: "["), let b = line.firstIndex(of: "]") else { return nil }
+                return String(line[line.index(after: a)..<b])
+            }
+            XCTAssertEqual(values.count, 2, text)
+            XCTAssertTrue(values.allSatisfy { $0.hasPrefix("2.25.") && $0.count <= 64 }, "UUID-derived UIDs: \(values)")
+            return values.sorted().joined(separator: "/")
         }
     }
 
