@@ -18,12 +18,14 @@ RTRAIN_SLICES=${TRAIN_REAL_TRAIN_SLICES:-0-6,14-20}   # ... only these ordered s
 REAL_SEED=${TRAIN_REAL_SEED:-900000}  # real-anatomy insertions held out: other seeds ...
 REAL_COUNT=${TRAIN_REAL_COUNT:-16}
 RTEST_SLICES=${TRAIN_REAL_TEST_SLICES:-7-13,21-27}    # ... and slices training never saw
-SLICE_MINUTES=${TRAIN_SLICE_MINUTES:-17}  # wall-clock budget of slice training (0: use TRAIN_SLICE_STEPS)
+SLICE_MINUTES=${TRAIN_SLICE_MINUTES:-50}  # wall-clock budget of slice training (0: use TRAIN_SLICE_STEPS)
 SLICE_STEPS=${TRAIN_SLICE_STEPS:-400}
 BATCH=${TRAIN_BATCH:-16}
-SEQ_EPOCHS=${TRAIN_SEQ_EPOCHS:-8}
+SEQ_EPOCHS=${TRAIN_SEQ_EPOCHS:-12}
 BACKBONE=${TRAIN_BACKBONE:-narrow}
 LR=${TRAIN_LR:-2e-3}
+CALIB_SERIES=${TRAIN_CALIB_SERIES:-24}   # int8 activation ranges: MinMax over this many training series
+VERSION=${TRAIN_VERSION:-0.3.0}
 BUNDLE=${TRAIN_BUNDLE:-$ROOT/Models/default}
 CALIB=${TRAIN_CALIBRATION:-$ROOT/Calibration}
 export ICHTRIAGE_SHARED_DATA=$REAL
@@ -69,5 +71,5 @@ exec .venv/bin/python -m ichtrain pipeline \
   --extra-test "real-anatomy=$WORK/real-anatomy" --extra-test-slices "$RTEST_SLICES" \
   --real "$REAL" \
   --work "$WORK/run" --bundle "$BUNDLE" --calibration-dir "$CALIB" \
-  --backbone "$BACKBONE" --slice-steps "$SLICE_STEPS" --slice-minutes "$SLICE_MINUTES" --batch-size "$BATCH" --seq-epochs "$SEQ_EPOCHS" --lr "$LR" --split 0.6,0.2,0.2 --version 0.2.0 \
+  --backbone "$BACKBONE" --slice-steps "$SLICE_STEPS" --slice-minutes "$SLICE_MINUTES" --batch-size "$BATCH" --seq-epochs "$SEQ_EPOCHS" --lr "$LR" --calib-series "$CALIB_SERIES" --calib-method MinMax --split 0.6,0.2,0.2 --version "$VERSION" \
   --provenance "ichtriage phantom --seed $SEED --count $COUNT --slices $SLICES (procedural; train/val/test by seed); ichtriage phantom --seed $RTRAIN_SEED --count $RTRAIN_COUNT --anatomy real (training, ordered slices $RTRAIN_SLICES); ichtriage phantom --seed $REAL_SEED --count $REAL_COUNT --anatomy real (held out, ordered slices $RTEST_SLICES)"

@@ -40,18 +40,32 @@ def float_tail_nodes(model: onnx.ModelProto) -> list[str]:
     return [n.name for n in model.graph.node if n.name not in cnn]
 
 
-def quantize(float_path: str, int8_path: str, calib_series: list[np.ndarray]) -> dict:
+CALIBRATION_METHODS = ("MinMax", "Percentile", "Entropy")
+
+
+def quantize(float_path: str, int8_path: str, calib_series: list[np.ndarray], method: str = "MinMax",
+             percentile: float = 99.999) -> dict:
+    """method: how activation ranges are taken from the calibration slices (ONNX Runtime's
+    calibrators): MinMax (the extremes), Percentile (clip at `percentile` of |x|), Entropy (KL).
+    Only the scales and zero points differ: the graph and its operators are the same."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
     model = onnx.load(float_path)
     exclude = float_tail_nodes(model)
     settings = dict(quant_format="QDQ", per_channel=True, weight_type="QInt8", activation_type="QUInt8",
-                    calibrate_method="MinMax", op_types_to_quantize=["Conv", "Gemm", "Add", "MaxPool",
-                                                                     "GlobalAveragePool"],
+                    calibrate_method=method, op_types_to_quantize=["Conv", "Gemm", "Add", "MaxPool",
+                                                                   "GlobalAveragePool"],
                     nodes_excluded=exclude, reduce_range=False)
+    extra = {}
+    if method == "Percentile":
+        settings["calibrate_percentile"] = percentile
+        extra["CalibPercentile"] = percentile
     quantize_static(float_path, int8_path, _Reader(calib_series), quant_format=QuantFormat.QDQ,
                     per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                    calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=settings["op_types_to_quantize"],
-                    nodes_to_exclude=exclude, reduce_range=False)
+                    calibrate_method=getattr(CalibrationMethod, method),
+                    op_types_to_quantize=settings["op_types_to_quantize"],
+                    nodes_to_exclude=exclude, reduce_range=False, extra_options=extra)
     q = onnx.load(int8_path)
     onnx.checker.check_model(q, full_check=True)
     return settings

@@ -50,9 +50,14 @@ def parse_args(argv):
     ap.add_argument("--seq-epochs", type=int, default=30)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (slice and sequence training)")
+    ap.add_argument("--val-checks", type=int, default=8,
+                    help="validation checks during slice training; the weights with the lowest validation loss are kept (0: the last)")
     ap.add_argument("--lstm-hidden", type=int, default=64)
     ap.add_argument("--lstm-layers", type=int, default=2)
-    ap.add_argument("--calib-series", type=int, default=8, help="training series used to calibrate int8 ranges")
+    ap.add_argument("--calib-series", type=int, default=24, help="training series used to calibrate int8 ranges")
+    ap.add_argument("--calib-method", default="MinMax", choices=["MinMax", "Percentile", "Entropy"],
+                    help="how int8 activation ranges are taken from the calibration series")
     ap.add_argument("--min-sensitivity", type=float, default=0.95)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--load-workers", type=int, default=3, help="processes that decode and preprocess the DICOM slices")
@@ -121,7 +126,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"error: no labels CSV given and none found in {a.data}")
     cfg = TrainConfig(backbone=a.backbone, slice_epochs=a.slice_epochs, slice_steps=a.slice_steps,
                       slice_minutes=a.slice_minutes,
-                      batch_size=a.batch_size, lr=a.lr,
+                      batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay, val_checks=a.val_checks,
                       lstm_hidden=a.lstm_hidden, lstm_layers=a.lstm_layers, seq_epochs=a.seq_epochs,
                       seed=a.seed, threads=a.threads)
 
@@ -164,7 +169,7 @@ def main(argv=None) -> int:
     # 2. slice CNN, 3. PCA + sequence model
     t = time.time()
     train_pix16 = [x.astype(np.float16) for x in pix["train"]]  # halves memory; training only
-    net = train_slices(train_pix16, lab["train"], cfg, log)
+    net = train_slices(train_pix16, lab["train"], cfg, log, pix["val"], lab["val"])
     timings["train_slices"] = time.time() - t
     slice_steps_taken = net.steps_taken
     t = time.time()
@@ -189,10 +194,10 @@ def main(argv=None) -> int:
     calib_ids = {s.uid for s in calib}
     calib_pix = [x for s, x in zip(parts["train"], pix["train"]) if s.uid in calib_ids]
     int8_path = os.path.join(a.bundle, "model.onnx")
-    qsettings = calibrate.quantize(float_path, int8_path, calib_pix)
+    qsettings = calibrate.quantize(float_path, int8_path, calib_pix, a.calib_method)
     int8_ops = check_ops(onnx.load(int8_path))
     calib_record = {
-        "purpose": "int8 activation ranges (MinMax) for model.onnx",
+        "purpose": f"int8 activation ranges ({a.calib_method}) for model.onnx",
         "provenance": a.provenance,
         "data": os.path.abspath(a.data),
         "rule": f"the first {a.calib_series} training series by split key (generator seed, else SeriesInstanceUID)",
@@ -265,7 +270,8 @@ def main(argv=None) -> int:
                "extra_train": {"sets": a.extra_train, "slices": a.extra_train_slices, "series": len(extra_train),
                                "slices_total": sum(len(s.slices) for s in extra_train)},
                "extra_test_slices": a.extra_test_slices,
-               "train_config": {**vars(cfg), "slice_steps_taken": slice_steps_taken}, "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
+               "train_config": {**vars(cfg), "slice_steps_taken": slice_steps_taken,
+                                                 "slice_step_kept": net.kept_step, "slice_validation": net.val_history}, "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
                "threshold_rule": thr_why, "evaluation": ev, "real_exams": real, "architecture": arch,
                "quantization": qsettings, "calibration_id": calib_id}
     with open(os.path.join(a.calibration_dir, "calibration-set.json"), "w") as f:

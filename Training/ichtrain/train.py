@@ -2,6 +2,7 @@
 sequence model (bidirectional LSTM) on the ordered slices of each series."""
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ class TrainConfig:
     seq_lr: float = 2e-3
     seed: int = 0
     threads: int = 2
-    log_every: int = 10
+    log_every: int = 50
+    val_checks: int = 8         # validation checks during slice training (0: none; the last weights are kept)
 
 
 def weighted_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -57,17 +59,43 @@ def one_cycle_lr(max_lr: float, progress: float, warmup: float = 0.15) -> float:
     return max_lr * (1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup)))))
 
 
-def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainConfig, log=print) -> SliceNet:
+@torch.no_grad()
+def _val_loss(net: SliceNet, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> float:
+    """Slice weighted log loss (the RSNA metric) on held-in validation slices, eval mode."""
+    net.eval()
+    total = 0.0
+    for k in range(0, x.shape[0], batch):
+        xb = x[k:k + batch].float().contiguous(memory_format=torch.channels_last)
+        total += float(weighted_bce(net(xb)[0], y[k:k + batch])) * xb.shape[0]
+    net.train()
+    return total / max(x.shape[0], 1)
+
+
+def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainConfig, log=print,
+                 val_pixels: list[np.ndarray] | None = None, val_labels: list[np.ndarray] | None = None) -> SliceNet:
     """pixels: per series [S,3,256,256] (float16 or float32); labels: per series [S,6].
 
     The length is --slice-steps, or --slice-epochs, or (slice_minutes > 0) a wall-clock budget: then
     the one-cycle schedule runs over elapsed time, so training ends on time however busy the shared
-    CPU is; the number of steps it reached is logged and kept in `net.steps_taken`."""
+    CPU is; the number of steps it reached is logged and kept in `net.steps_taken`.
+
+    With validation slices, their weighted log loss is measured cfg.val_checks times along the way
+    (and at the end) and the weights with the lowest one are kept (`net.val_history`): the
+    validation split only picks the checkpoint, it is never trained on.
+
+    The slices live in one float16 tensor (no per-step stacking of numpy arrays) and the network
+    runs channels-last (about 25 % faster per step on x86 CPUs); neither changes the model."""
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    net = SliceNet(cfg.backbone)
-    index = [(i, j) for i, p in enumerate(pixels) for j in range(p.shape[0])]
-    steps_per_epoch = math.ceil(len(index) / cfg.batch_size)
+    net = SliceNet(cfg.backbone).to(memory_format=torch.channels_last)
+    X = torch.from_numpy(np.concatenate([np.asarray(p, dtype=np.float16) for p in pixels]))
+    Y = torch.from_numpy(np.concatenate(labels).astype(np.float32))
+    have_val = val_pixels is not None and len(val_pixels) > 0 and cfg.val_checks > 0
+    if have_val:
+        Xv = torch.from_numpy(np.concatenate([np.asarray(p, dtype=np.float16) for p in val_pixels]))
+        Yv = torch.from_numpy(np.concatenate(val_labels).astype(np.float32))
+    n = X.shape[0]
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
     timed = cfg.slice_minutes > 0
     total = cfg.slice_steps if cfg.slice_steps > 0 else steps_per_epoch * cfg.slice_epochs
     epochs = 10 ** 6 if timed else math.ceil(total / steps_per_epoch)
@@ -75,10 +103,25 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = None if timed else torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1),
                                                                    pct_start=0.15)
+    best = (float("inf"), None, 0)
+    history = []
+    next_check = 1
+
+    def progress():
+        return (time.time() - t0) / budget if timed else step / max(total, 1)
+
+    def check():
+        nonlocal best
+        v = _val_loss(net, Xv, Yv)
+        history.append({"step": step, "seconds": round(time.time() - t0, 1), "val_weighted_log_loss": v})
+        log(f"validation after {step} steps: slice weighted log loss {v:.4f}")
+        if v < best[0]:
+            best = (v, copy.deepcopy(net.state_dict()), step)
+
     step, t0 = 0, time.time()
     for epoch in range(epochs):
         net.train()
-        perm = torch.randperm(len(index), generator=gen).tolist()
+        perm = torch.randperm(n, generator=gen)
         run, done = 0.0, 0
         for b in range(steps_per_epoch):
             if (time.time() - t0 >= budget) if timed else (step >= total):
@@ -86,14 +129,13 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
             if timed:
                 for g in opt.param_groups:
                     g["lr"] = one_cycle_lr(cfg.lr, (time.time() - t0) / budget)
-            batch = [index[k] for k in perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
-            if len(batch) < 2:
+            idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            if len(idx) < 2:
                 continue  # BatchNorm needs more than one sample
-            x = torch.from_numpy(np.stack([pixels[i][j] for i, j in batch]).astype(np.float32))
-            y = torch.from_numpy(np.stack([labels[i][j] for i, j in batch]).astype(np.float32))
-            logits, _, _ = net(_augment(x, gen))
-            loss = weighted_bce(logits, y)
-            opt.zero_grad()
+            x = _augment(X[idx].float(), gen).contiguous(memory_format=torch.channels_last)
+            logits, _, _ = net(x)
+            loss = weighted_bce(logits, Y[idx])
+            opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if sched is not None:
@@ -103,13 +145,23 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
             done += 1
             if step % cfg.log_every == 0:
                 log(f"slice epoch {epoch + 1} step {step}/{'(time budget)' if timed else total} "
-                    f"loss {run / done:.4f} ({time.time() - t0:.0f}s)")
+                    f"loss {run / done:.4f} lr {opt.param_groups[0]['lr']:.2e} ({time.time() - t0:.0f}s)")
+            if have_val and progress() >= next_check / cfg.val_checks:
+                next_check += 1
+                check()
         log(f"slice epoch {epoch + 1} done: mean loss {run / max(done, 1):.4f}")
         if timed and time.time() - t0 >= budget:
             break
     log(f"slice training: {step} steps of {cfg.batch_size} slices in {time.time() - t0:.0f}s")
+    if have_val:
+        if not history or history[-1]["step"] != step:
+            check()
+        net.load_state_dict(best[1])
+        log(f"kept the weights after {best[2]} steps (validation slice weighted log loss {best[0]:.4f})")
     net.steps_taken = step
-    return net.eval()
+    net.kept_step = best[2] if have_val else step
+    net.val_history = history
+    return net.to(memory_format=torch.contiguous_format).eval()
 
 
 @torch.no_grad()
