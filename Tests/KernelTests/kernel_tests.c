@@ -28,7 +28,8 @@ static void check(int ok, const char *what) {
 /* ---- convolution ---- */
 typedef struct conv_case {
     int32_t h, w, cin, cout, kh, kw, sh, sw, pt, pl, pb, pr, groups;
-    int fill; /* 0 random, 1 saturation (max activations, min weights), 2 small values with tie-heavy mult */
+    int fill; /* 0 random, 1 saturation (max activations, min weights), 2 small values with tie-heavy mult,
+               * 3 random values with extreme multipliers (huge, inf, NaN) */
     int32_t batch; /* 0 = 1 */
 } conv_case;
 
@@ -68,6 +69,10 @@ static const conv_case conv_cases[] = {
     {3, 3, 512, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
     {2, 2, 2048, 17, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0},
     {5, 5, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 40, 1, 0},
+    /* extreme multipliers (fill 3): every saturation path of the epilogues */
+    {4, 9, 40, 48, 1, 1, 1, 1, 0, 0, 0, 0, 1, 3, 0},
+    {6, 6, 24, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 3, 0},
+    {5, 7, 48, 48, 3, 3, 1, 1, 1, 1, 1, 1, 48, 3, 0},
     /* batches: pixel ranges crossing images */
     {5, 4, 24, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 3},
     {4, 4, 48, 48, 3, 3, 2, 2, 1, 1, 1, 1, 48, 0, 3},
@@ -142,10 +147,14 @@ static void run_conv_ex(const conv_case *cc, ick_qtype type, int32_t zp, int res
         bias[n] = cc->fill == 2 ? rnd_range(-20, 20) : rnd_range(-30000, 30000);
         mult[n] = cc->fill == 2 ? 0.5f : cc->fill == 1 ? 1e-6f * (1 + rnd_unit())
                                        : (1.0f + 3 * rnd_unit()) / (sqrtf((float)k) * 64.0f * 40.0f);
+        if (cc->fill == 3) { /* out-of-range products: beyond +-65536, beyond +-2^31, inf, NaN, around +-32768 */
+            static const float extreme[] = {1e6f, -1e6f, 3e9f, INFINITY, -INFINITY, NAN, 1.0f, -1.0f, 0.25f, 2e-3f};
+            mult[n] = extreme[rnd_range(0, 9)];
+        }
     }
     ick_requant rq = {.mult = mult, .out_zp = rnd_range(ick_qmin(type), ick_qmax(type)), .lo = ick_qmin(type),
                       .hi = ick_qmax(type)};
-    if (relu) rq.lo = rq.out_zp;
+    if (relu) { rq.lo = rq.out_zp; rq.hi = rnd_range(0, 1) ? ick_qmax(type) : rnd_range(rq.out_zp, ick_qmax(type)); } /* Relu or Clip */
     if (residual) {
         rq.residual = res; rq.residual_stride = out_extra ? os : 0; rq.residual_zp = rnd_range(ick_qmin(type), ick_qmax(type));
         rq.mid_ratio = 0.5f + rnd_unit(); rq.residual_ratio = 0.5f + rnd_unit();
