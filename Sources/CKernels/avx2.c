@@ -361,31 +361,51 @@ void ick_dwconv__avx2(const ick_conv_desc *d, const int16_t *w, const int32_t *o
         }
     const rq_consts k = rq_setup(rq);
     const uint8_t *tp[DW_MAX_TAPS + 1];
-    for (int32_t m = m_begin; m < m_end; m++) {
-        int32_t oy, ox;
-        const uint8_t *image = ick_conv_image(d, input, m, &oy, &ox);
-        for (int32_t ky = 0, t = 0; ky < d->kernel_h; ky++) {
+    const int32_t oh = ick_conv_out_h(d), ow = ick_conv_out_w(d), kh = d->kernel_h, kw = d->kernel_w;
+    const size_t image_bytes = (size_t)d->in_h * d->in_w * is;
+    tp[taps] = zprow; /* partner of an odd last tap, weight 0 */
+    /* one output row at a time: the row's input rows are found once, and pixels whose window lies inside the
+     * input (all but the borders) get their tap pointers by adding a step */
+    for (int32_t m = m_begin; m < m_end;) {
+        const int32_t img = m / (oh * ow), p = m % (oh * ow), oy = p / ow, ox0 = p % ow;
+        const int32_t ox1 = ox0 + (m_end - m) < ow ? ox0 + (m_end - m) : ow;
+        const uint8_t *image = (const uint8_t *)input + (size_t)img * image_bytes;
+        const uint8_t *rows[DW_MAX_TAPS];
+        int rows_inside = 1;
+        for (int32_t ky = 0; ky < kh; ky++) {
             const int32_t iy = oy * d->stride_h - d->pad_top + ky;
-            for (int32_t kx = 0; kx < d->kernel_w; kx++, t++) {
-                const int32_t ix = ox * d->stride_w - d->pad_left + kx;
-                tp[t] = iy >= 0 && iy < d->in_h && ix >= 0 && ix < d->in_w ? image + ((size_t)iy * d->in_w + ix) * is : zprow;
-            }
+            rows[ky] = iy >= 0 && iy < d->in_h ? image + (size_t)iy * d->in_w * is : NULL;
+            rows_inside &= rows[ky] != NULL;
         }
-        tp[taps] = zprow; /* partner of an odd last tap, weight 0 */
-        const uint8_t *res = rq->residual ? (const uint8_t *)rq->residual + (size_t)m * rs : NULL;
-        uint8_t *out = (uint8_t *)output + (size_t)m * os;
-        /* type, residual and the 3x3 tap count become constants in each copy */
+        for (int32_t ox = ox0; ox < ox1; ox++, m++) {
+            const int32_t ix0 = ox * d->stride_w - d->pad_left;
+            if (rows_inside && ix0 >= 0 && ix0 + kw <= d->in_w) {
+                for (int32_t ky = 0, t = 0; ky < kh; ky++) {
+                    const uint8_t *src = rows[ky] + (size_t)ix0 * is;
+                    for (int32_t kx = 0; kx < kw; kx++, t++, src += is) tp[t] = src;
+                }
+            } else {
+                for (int32_t ky = 0, t = 0; ky < kh; ky++)
+                    for (int32_t kx = 0; kx < kw; kx++, t++) {
+                        const int32_t ix = ix0 + kx;
+                        tp[t] = rows[ky] && ix >= 0 && ix < d->in_w ? rows[ky] + (size_t)ix * is : zprow;
+                    }
+            }
+            const uint8_t *res = rq->residual ? (const uint8_t *)rq->residual + (size_t)m * rs : NULL;
+            uint8_t *out = (uint8_t *)output + (size_t)m * os;
+            /* type, residual and the 3x3 tap count become constants in each copy */
 #define DW_CALL(NP, T, RES) dw_blocks__avx2(&k, tp, wpairs, NP, C16, off2, rq->mult, T, RES ? res : NULL, out)
 #define DW_TYPES(NP)                                                                                            \
-        if (!res) { if (type == ICK_U8) DW_CALL(NP, ICK_U8, 0); else DW_CALL(NP, ICK_S8, 0); }                  \
-        else { if (type == ICK_U8) DW_CALL(NP, ICK_U8, 1); else DW_CALL(NP, ICK_S8, 1); }
-        if (np == 5) { DW_TYPES(5) } else { DW_TYPES(np) }
+            if (!res) { if (type == ICK_U8) DW_CALL(NP, ICK_U8, 0); else DW_CALL(NP, ICK_S8, 0); }              \
+            else { if (type == ICK_U8) DW_CALL(NP, ICK_U8, 1); else DW_CALL(NP, ICK_S8, 1); }
+            if (np == 5) { DW_TYPES(5) } else { DW_TYPES(np) }
 #undef DW_TYPES
 #undef DW_CALL
-        for (int32_t c = C16; c < C; c++) {
-            int32_t a = 0;
-            for (int32_t t = 0; t < taps; t++) a += (ick_load_q(type, tp[t], (size_t)c) - zp) * w[(size_t)t * C + c];
-            ick_requant_row__scalar(1, &a, offset + c, rq->mult + c, rq, type, res ? res + c : NULL, out + c);
+            for (int32_t c = C16; c < C; c++) {
+                int32_t a = 0;
+                for (int32_t t = 0; t < taps; t++) a += (ick_load_q(type, tp[t], (size_t)c) - zp) * w[(size_t)t * C + c];
+                ick_requant_row__scalar(1, &a, offset + c, rq->mult + c, rq, type, res ? res + c : NULL, out + c);
+            }
         }
     }
 }
