@@ -322,6 +322,55 @@ static inline __attribute__((always_inline)) void dw_blocks__avx2(const rq_const
     }
 }
 
+/* One column of a stride-1 3x3 window for 16 channels: rows 0 and 1 interleaved (a vertical tap pair), row 2
+ * with zeros (its partner tap has weight 0). */
+typedef struct dw_col { __m256i p01l, p01h, p2l, p2h; } dw_col;
+AVX2_TARGET
+static inline __attribute__((always_inline)) dw_col dw_col_load(ick_qtype type, const uint8_t *x0, const uint8_t *x1,
+                                                                const uint8_t *x2) {
+    const __m256i a = load16_w(type, x0), b = load16_w(type, x1), c = load16_w(type, x2), z = _mm256_setzero_si256();
+    return (dw_col){_mm256_unpacklo_epi16(a, b), _mm256_unpackhi_epi16(a, b), _mm256_unpacklo_epi16(c, z),
+                    _mm256_unpackhi_epi16(c, z)};
+}
+
+/* Stride-1 3x3 depthwise, no residual, over n consecutive output pixels of one row whose windows lie inside the
+ * input (r0..r2: the three input rows at the first pixel's leftmost column). Taps are paired vertically, so each
+ * input column is loaded and interleaved once and serves the three pixels that read it. wv: per 16-channel
+ * block, for kx = 0..2, [rows 0+1 lo, row 2 lo, rows 0+1 hi, row 2 hi] weight pairs (12 vectors). */
+AVX2_TARGET
+static inline __attribute__((always_inline)) void dw3x3s1_run__avx2(const rq_consts *k, const uint8_t *r0,
+                                                                   const uint8_t *r1, const uint8_t *r2, int32_t is,
+                                                                   int32_t n, const __m256i *wv, int32_t C16,
+                                                                   const int32_t *off2, const float *mult,
+                                                                   ick_qtype type, uint8_t *out, int32_t os) {
+    for (int32_t c0 = 0; c0 < C16; c0 += 16, wv += 12) {
+        const __m256i off0 = _mm256_loadu_si256((const __m256i *)(off2 + c0));
+        const __m256i off1 = _mm256_loadu_si256((const __m256i *)(off2 + c0 + 8));
+        const __m256 m0 = _mm256_loadu_ps(mult + c0), m1 = _mm256_loadu_ps(mult + c0 + 8);
+        const uint8_t *x0 = r0 + c0, *x1 = r1 + c0, *x2 = r2 + c0;
+        dw_col a = dw_col_load(type, x0, x1, x2), b = dw_col_load(type, x0 + is, x1 + is, x2 + is);
+        x0 += 2 * (size_t)is; x1 += 2 * (size_t)is; x2 += 2 * (size_t)is;
+        uint8_t *o = out + c0;
+        for (int32_t i = 0; i < n; i++, x0 += is, x1 += is, x2 += is, o += os) {
+            const dw_col c = dw_col_load(type, x0, x1, x2);
+#define DW_MA(col, j) _mm256_madd_epi16(col, _mm256_load_si256(wv + (j)))
+            const __m256i lo = _mm256_add_epi32(
+                _mm256_add_epi32(_mm256_add_epi32(DW_MA(a.p01l, 0), DW_MA(a.p2l, 1)),
+                                 _mm256_add_epi32(DW_MA(b.p01l, 4), DW_MA(b.p2l, 5))),
+                _mm256_add_epi32(DW_MA(c.p01l, 8), DW_MA(c.p2l, 9)));
+            const __m256i hi = _mm256_add_epi32(
+                _mm256_add_epi32(_mm256_add_epi32(DW_MA(a.p01h, 2), DW_MA(a.p2h, 3)),
+                                 _mm256_add_epi32(DW_MA(b.p01h, 6), DW_MA(b.p2h, 7))),
+                _mm256_add_epi32(DW_MA(c.p01h, 10), DW_MA(c.p2h, 11)));
+#undef DW_MA
+            requant16(k, _mm256_permute2x128_si256(lo, hi, 0x20), _mm256_permute2x128_si256(lo, hi, 0x31), off0, off1,
+                      m0, m1, type, NULL, o);
+            a = b;
+            b = c;
+        }
+    }
+}
+
 /* Depthwise, 16 channels at a time with taps in pairs: vpmaddwd sums a0 * w0 + a1 * w1 per int32 lane (exact;
  * |sum| <= 2 * 255 * 128). The zero point leaves the inner loop: taps outside the input read a row of zp
  * values, so sum((a - zp) * w) = sum(a * w) - zp * sum(w) over all taps, and zp * sum(w) goes into the offset.
@@ -359,6 +408,22 @@ void ick_dwconv__avx2(const ick_conv_desc *d, const int16_t *w, const int32_t *o
             _mm256_store_si256(dst, _mm256_unpacklo_epi16(w0, w1));
             _mm256_store_si256(dst + 1, _mm256_unpackhi_epi16(w0, w1));
         }
+    /* stride-1 3x3 without residual, channels a multiple of 16: vertical pairs for the interior of each row */
+    const int s1x3 = d->kernel_h == 3 && d->kernel_w == 3 && d->stride_h == 1 && d->stride_w == 1 && !rq->residual &&
+                     C16 == C && C > 0;
+    __m256i *wv = wpairs + (size_t)(C16 / 16) * np * 2;
+    if (s1x3)
+        for (int32_t c0 = 0; c0 < C16; c0 += 16)
+            for (int32_t kx = 0; kx < 3; kx++) {
+                const __m256i t0 = _mm256_loadu_si256((const __m256i *)(w + (size_t)kx * C + c0));
+                const __m256i t1 = _mm256_loadu_si256((const __m256i *)(w + (size_t)(3 + kx) * C + c0));
+                const __m256i t2 = _mm256_loadu_si256((const __m256i *)(w + (size_t)(6 + kx) * C + c0));
+                __m256i *dst = wv + (size_t)(c0 / 16) * 12 + kx * 4;
+                _mm256_store_si256(dst, _mm256_unpacklo_epi16(t0, t1));
+                _mm256_store_si256(dst + 1, _mm256_unpacklo_epi16(t2, _mm256_setzero_si256()));
+                _mm256_store_si256(dst + 2, _mm256_unpackhi_epi16(t0, t1));
+                _mm256_store_si256(dst + 3, _mm256_unpackhi_epi16(t2, _mm256_setzero_si256()));
+            }
     const rq_consts k = rq_setup(rq);
     const uint8_t *tp[DW_MAX_TAPS + 1];
     const int32_t oh = ick_conv_out_h(d), ow = ick_conv_out_w(d), kh = d->kernel_h, kw = d->kernel_w;
@@ -377,7 +442,27 @@ void ick_dwconv__avx2(const ick_conv_desc *d, const int16_t *w, const int32_t *o
             rows[ky] = iy >= 0 && iy < d->in_h ? image + (size_t)iy * d->in_w * is : NULL;
             rows_inside &= rows[ky] != NULL;
         }
+        /* interior pixels of the stride-1 3x3 case: ox - pad_left >= 0 and ox - pad_left + 3 <= in_w */
+        int32_t fa = ox1, fb = ox1;
+        if (s1x3 && rows_inside) {
+            fa = d->pad_left > ox0 ? d->pad_left : ox0;
+            fb = d->in_w - 3 + d->pad_left + 1 < ox1 ? d->in_w - 3 + d->pad_left + 1 : ox1;
+            if (fb <= fa) fa = fb = ox1;
+        }
         for (int32_t ox = ox0; ox < ox1; ox++, m++) {
+            if (ox == fa) {
+                const size_t col = (size_t)(fa - d->pad_left) * is;
+                uint8_t *out = (uint8_t *)output + (size_t)m * os;
+                if (type == ICK_U8)
+                    dw3x3s1_run__avx2(&k, rows[0] + col, rows[1] + col, rows[2] + col, is, fb - fa, wv, C16, off2,
+                                      rq->mult, ICK_U8, out, os);
+                else
+                    dw3x3s1_run__avx2(&k, rows[0] + col, rows[1] + col, rows[2] + col, is, fb - fa, wv, C16, off2,
+                                      rq->mult, ICK_S8, out, os);
+                m += fb - fa - 1;
+                ox = fb - 1;
+                continue;
+            }
             const int32_t ix0 = ox * d->stride_w - d->pad_left;
             if (rows_inside && ix0 >= 0 && ix0 + kw <= d->in_w) {
                 for (int32_t ky = 0, t = 0; ky < kh; ky++) {

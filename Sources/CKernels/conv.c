@@ -80,7 +80,8 @@ static int plan(const ick_variant *v, const ick_conv_desc *d, layout *L) {
         L->total = sizeof(ick_pack_header) + L->group_bytes;
         /* offsets, a row of zero points, interleaved weight pairs (AVX2 layout, the largest of the variants) */
         L->scratch = ICK_ROUND_UP((size_t)d->out_c * 4, ICK_ALIGN) + ICK_ROUND_UP((size_t)d->out_c, ICK_ALIGN) +
-                     (size_t)ICK_ROUND_UP(d->out_c, 16) * ((d->kernel_h * d->kernel_w + 1) / 2) * 4;
+                     (size_t)ICK_ROUND_UP(d->out_c, 16) * ((d->kernel_h * d->kernel_w + 1) / 2) * 4 +
+                     (d->kernel_h == 3 && d->kernel_w == 3 ? (size_t)ICK_ROUND_UP(d->out_c, 16) * 6 * 4 : 0);
         return ICK_OK;
     }
     L->kp = ICK_ROUND_UP(L->k, v->kalign);
