@@ -398,6 +398,31 @@ static void test_elementwise(void) {
 }
 
 /* ---- fp32 ---- */
+/* NCHW <-> NHWC of one image against the index definition (3-channel bytes have their own loop). */
+static void test_layout(void) {
+    static const size_t shapes[][2] = {{3, 1}, {3, 257}, {1, 40}, {5, 17}, {16, 33}, {40, 3}, {64, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int es = 1; es <= 4; es += 3)
+            for (int to = 0; to < 2; to++) {
+                const size_t c = shapes[s][0], p = shapes[s][1], n = c * p * (size_t)es;
+                uint8_t *src = xalloc(n), *dst = xalloc(n);
+                for (size_t i = 0; i < n; i++) src[i] = (uint8_t)rnd();
+                int rc = ick_layout_image(to, c, p, (size_t)es, src, dst);
+                size_t bad = 0;
+                for (size_t ci = 0; ci < c; ci++)
+                    for (size_t pi = 0; pi < p; pi++) {
+                        const size_t nchw = (ci * p + pi) * es, nhwc = (pi * c + ci) * es;
+                        bad += memcmp(to ? dst + nhwc : dst + nchw, to ? src + nchw : src + nhwc, (size_t)es) != 0;
+                    }
+                char msg[128];
+                snprintf(msg, sizeof msg, "layout %s c=%zu pixels=%zu elem %d: %zu wrong", to ? "to NHWC" : "to NCHW", c, p, es, bad);
+                check(rc == ICK_OK && bad == 0, msg);
+                free(src); free(dst);
+            }
+    uint8_t b[8];
+    check(ick_layout_image(1, 2, 2, 2, b, b + 4) == ICK_ERR_ARG, "layout of 2-byte elements refused");
+}
+
 static void test_fp32(void) {
     const int32_t m = 5, n = 13, k = 37;
     float a[5 * 37], w[13 * 37], bias[13], c[5 * 13];
@@ -461,6 +486,7 @@ int main(void) {
     test_conv_random(200);
     test_conv_errors();
     test_pool();
+    test_layout();
     test_elementwise();
     test_fp32();
     printf("kernels: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
