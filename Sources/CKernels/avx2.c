@@ -49,27 +49,34 @@ static void gemm_ukernel_6x16__avx2(int32_t kp, const void *a, size_t lda, const
     _mm256_storeu_si256(o + 10, c50); _mm256_storeu_si256(o + 11, c51);
 }
 
-/* Narrow groups (ResNeXt: 8 output channels per group): W panel [k/2][8][2] int16. */
-AVX2_TARGET
-static void gemm_ukernel_6x8__avx2(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) {
-    const uint8_t *a0 = (const uint8_t *)a;
-    const uint8_t *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;
-    const __m256i *wp = (const __m256i *)w;
-    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
-    for (int32_t k = 0; k < kp; k += 2) {
-        const __m256i w0 = _mm256_load_si256(wp++);
-        const size_t o = (size_t)k * 2;
-        int32_t s;
+/* Narrow groups (ResNeXt: 8 output channels per group): W panel [k/2][8][2] int16; PANEL_STEP 1. The first
+ * 8 columns of a 16-wide panel (a layer's last panel with 8 or fewer valid columns): PANEL_STEP 2. */
+#define AVX2_6X8(NAME, PANEL_STEP)                                                                             \
+AVX2_TARGET                                                                                                    \
+static void NAME(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) {                         \
+    const uint8_t *a0 = (const uint8_t *)a;                                                                    \
+    const uint8_t *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;              \
+    const __m256i *wp = (const __m256i *)w;                                                                    \
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;                           \
+    for (int32_t k = 0; k < kp; k += 2) {                                                                      \
+        const __m256i w0 = _mm256_load_si256(wp);                                                              \
+        wp += PANEL_STEP;                                                                                      \
+        const size_t o = (size_t)k * 2;                                                                        \
+        int32_t s;                                                                                             \
+        AVX2_ROW8(a0, c0) AVX2_ROW8(a1, c1) AVX2_ROW8(a2, c2) AVX2_ROW8(a3, c3) AVX2_ROW8(a4, c4) AVX2_ROW8(a5, c5) \
+    }                                                                                                          \
+    __m256i *o = (__m256i *)acc;                                                                               \
+    _mm256_storeu_si256(o + 0, c0); _mm256_storeu_si256(o + 1, c1); _mm256_storeu_si256(o + 2, c2);            \
+    _mm256_storeu_si256(o + 3, c3); _mm256_storeu_si256(o + 4, c4); _mm256_storeu_si256(o + 5, c5);            \
+}
 #define AVX2_ROW8(ap, x)                                                                                       \
         memcpy(&s, ap + o, 4);                                                                                 \
         x = _mm256_add_epi32(x, _mm256_madd_epi16(_mm256_set1_epi32(s), w0));
-        AVX2_ROW8(a0, c0) AVX2_ROW8(a1, c1) AVX2_ROW8(a2, c2) AVX2_ROW8(a3, c3) AVX2_ROW8(a4, c4) AVX2_ROW8(a5, c5)
+AVX2_6X8(gemm_ukernel_6x8__avx2, 1)
+AVX2_6X8(gemm_ukernel_6x8of16__avx2, 2)
 #undef AVX2_ROW8
-    }
-    __m256i *o = (__m256i *)acc;
-    _mm256_storeu_si256(o + 0, c0); _mm256_storeu_si256(o + 1, c1); _mm256_storeu_si256(o + 2, c2);
-    _mm256_storeu_si256(o + 3, c3); _mm256_storeu_si256(o + 4, c4); _mm256_storeu_si256(o + 5, c5);
-}
+#undef AVX2_6X8
+
 
 AVX2_TARGET
 static inline __m256i load8_q(ick_qtype type, const void *p) {
@@ -500,7 +507,7 @@ const ick_variant ick_variant__avx2 = {
     .ukernel = gemm_ukernel_6x16__avx2, .requant_row = ick_requant_row__avx2, .dwconv = ick_dwconv__avx2,
     .convert_i16 = convert_i16__avx2, .ukernel_half = gemm_ukernel_6x8__avx2,
     .requant_tile = requant_tile__avx2, .ukernel_fused = gemm_fused_6x16__avx2,
-    .convert_groups_i16 = convert_groups_i16__avx2,
+    .convert_groups_i16 = convert_groups_i16__avx2, .ukernel_tail_half = gemm_ukernel_6x8of16__avx2,
 };
 #else
 const ick_variant ick_variant__avx2 = {.isa = ICK_ISA_AVX2};

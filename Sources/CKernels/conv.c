@@ -398,12 +398,16 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
                         continue;
                     }
                     const int32_t *tile = acc;
+                    int32_t tile_stride = nr;
                     if (chunked) tile = part + (size_t)r0 * nr;
-                    else L.ukernel(L.kp, ag + (size_t)r0 * L.row_bytes, L.row_bytes, panel, acc);
+                    else if (v->ukernel_tail_half && L.ukernel == v->ukernel && nvalid <= nr / 2) {
+                        v->ukernel_tail_half(L.kp, ag + (size_t)r0 * L.row_bytes, L.row_bytes, panel, acc);
+                        tile_stride = nr / 2;
+                    } else L.ukernel(L.kp, ag + (size_t)r0 * L.row_bytes, L.row_bytes, panel, acc);
                     const int32_t rv = rows - r0 < mr ? rows - r0 : mr;
                     if (v->requant_tile) {
                         const size_t m = (size_t)(m0 + r0);
-                        v->requant_tile(rv, nvalid, tile, nr, off + p * nr, rq->mult + n0, rq, d->type,
+                        v->requant_tile(rv, nvalid, tile, tile_stride, off + p * nr, rq->mult + n0, rq, d->type,
                                         rq->residual ? (const uint8_t *)rq->residual + m * rs + n0 : NULL, (size_t)rs,
                                         (uint8_t *)output + m * os + n0, (size_t)os);
                         continue;
@@ -411,7 +415,7 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
                     for (int32_t r = 0; r < rv; r++) {
                         const size_t m = (size_t)(m0 + r0 + r);
                         const void *res = rq->residual ? (const uint8_t *)rq->residual + m * rs + n0 : NULL;
-                        v->requant_row(nvalid, tile + r * nr, off + p * nr, rq->mult + n0, rq, d->type, res,
+                        v->requant_row(nvalid, tile + r * tile_stride, off + p * nr, rq->mult + n0, rq, d->type, res,
                                        (uint8_t *)output + m * os + n0);
                     }
                 }
