@@ -253,12 +253,12 @@ static int pack_rows_band(const ick_variant *v, const ick_conv_desc *d, const la
                 convert_run(v, d->type, d->in_zp, src + (size_t)x * is, dst + (size_t)(d->pad_left + x) * C, C);
         memset(dst + (size_t)(d->pad_left + d->in_w) * C, 0, (size_t)d->pad_right * C * 2);
     }
-    const size_t run = (size_t)d->kernel_w * C * 2, used = run * d->kernel_h;
+    const size_t run = (size_t)d->kernel_w * C * 2;
+    /* each row's K padding stays zero: the caller zeroes the block once per call, and nothing writes there */
     for (int32_t i = 0, oy = oy0, ox = ox0; i < rows; i++) {
         uint8_t *row = a + (size_t)i * L->row_bytes;
         const int16_t *src = band + ((size_t)(oy - oy0) * d->stride_h * pw + (size_t)ox * d->stride_w) * C;
         for (int32_t ky = 0; ky < d->kernel_h; ky++, src += (size_t)pw * C) copy_chunk(row + ky * run, (const uint8_t *)src, run);
-        memset(row + used, 0, L->row_bytes - used);
         if (++ox == ow) { ox = 0; oy++; }
     }
     return 1;
@@ -363,6 +363,7 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
     const int32_t mr = v->mr, nr = L.nr;
     const int chunked = L.kc < L.kp;
     const size_t abytes = v->afmt == ICK_AFMT_I16 ? 2 : 1;
+    if (L.band_rows) memset(a, 0, L.row_bytes * L.mc); /* K padding of the band im2col rows (see pack_rows_band) */
     for (int32_t m0 = m_begin; m0 < m_end; m0 += L.mc) {
         const int32_t rows = m_end - m0 < L.mc ? m_end - m0 : L.mc;
         const int32_t rows_p = ICK_ROUND_UP(rows, mr);
