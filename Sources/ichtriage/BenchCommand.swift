@@ -44,6 +44,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also print the slowest steps of each model (our engine, last thread count).")
     var profile = false
 
+    @Option(help: "How many of the slowest steps --profile prints.")
+    var profileSteps = 12
+
     @Flag(help: "Run our engine layer by layer over the batch instead of image by image (to measure the difference).")
     var layerByLayer = false
 
@@ -100,7 +103,7 @@ struct BenchCommand: ParsableCommand {
                 if profile {
                     let steps = try plan.profile()
                     let total = steps.reduce(0) { $0 + $1.seconds }
-                    for s in steps.sorted(by: { $0.seconds > $1.seconds }).prefix(Int(ProcessInfo.processInfo.environment["ICH_PROFILE_TOP"] ?? "12") ?? 12) {
+                    for s in steps.sorted(by: { $0.seconds > $1.seconds }).prefix(max(1, profileSteps)) {
                         print(String(format: "  %6.2f ms %5.1f%%  %6.1f GMAC/s  %@", s.seconds * 1e3, 100 * s.seconds / total,
                                      Double(s.macs) / s.seconds / 1e9, s.label as NSString))
                     }
