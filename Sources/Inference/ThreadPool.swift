@@ -34,6 +34,9 @@ final class ThreadPool: @unchecked Sendable {
         func runShare(_ t: Int) {
             guard let job else { return }
             if dynamic {
+                // Each thread's first item is fixed (item t), so every thread runs the job's code in every call
+                // (a first run on a thread can allocate once, e.g. runtime caches; a warm-up must cover it).
+                if t < jobCount { job(t, t) }
                 while true {
                     lock.lock()
                     let i = next
@@ -73,7 +76,7 @@ final class ThreadPool: @unchecked Sendable {
     }
 
     /// Runs body(item, threadIndex) for item in 0..<count; thread t takes items t, t+T, t+2T, ... or, when
-    /// `dynamic` (few large items), the next item not yet taken.
+    /// `dynamic` (few large items), item t and then the next item not yet taken.
     func parallelFor(_ count: Int, dynamic: Bool = false, _ body: (Int, Int) -> Void) {
         if threadCount == 1 || count <= 1 {
             for i in 0..<count { body(i, 0) }
@@ -83,7 +86,7 @@ final class ThreadPool: @unchecked Sendable {
             state.job = escapable
             state.jobCount = count
             state.dynamic = dynamic
-            state.next = 0
+            state.next = min(threadCount, count) /* items below are each thread's first (see runShare) */
             let helpers = min(threadCount, count) - 1
             for t in 1...helpers { state.start[t].signal() }
             state.runShare(0)
