@@ -75,28 +75,8 @@ final class QConvStep: Step {
         macs = batch * outPixels * Int(desc.out_c) * Int(desc.kernel_h * desc.kernel_w) * Int(desc.in_c / desc.groups)
     }
 
-    /// Images this small run as one GEMM per thread over a chunk of images (the packed weights are then read
-    /// once per chunk instead of once per image), layer by layer rather than image by image.
-    static let batchedPixels = 256
-    var runsBatched: Bool { outPixels <= QConvStep.batchedPixels && batch >= 2 }
-
     func run(_ ctx: RunContext) throws {
         failure = 0
-        if runsBatched {
-            let chunks = min(ctx.pool.threadCount, batch)
-            ctx.pool.parallelFor(chunks) { c, t in
-                let n0 = batch * c / chunks, n1 = batch * (c + 1) / chunks
-                var d = desc
-                d.batch = Int32(n1 - n0)
-                var rq = requant
-                if let residual { rq.residual = UnsafeRawPointer(residual.ptr + n0 * outImageBytes) }
-                let rc = ick_conv_run(&d, weights.packed, &rq, input.ptr + n0 * inImageBytes,
-                                      output.ptr + n0 * outImageBytes, 0, Int32((n1 - n0) * outPixels), ctx.scratch(t))
-                if rc != ICK_OK { failure = rc }
-            }
-            if failure != ICK_OK { throw kernelFailure(label, failure) }
-            return
-        }
         forEachImagePart(ctx, batch: batch, pixels: outPixels) { n, begin, end, t in
             var rq = requant
             if let residual { rq.residual = UnsafeRawPointer(residual.ptr + n * outImageBytes) }
@@ -109,7 +89,7 @@ final class QConvStep: Step {
 }
 
 extension QConvStep: ImageStep {
-    var images: Int { runsBatched ? 0 : batch }
+    var images: Int { batch }
     var imageBuffers: [(Buffer, Int)] {
         [(input, inImageBytes), (output, outImageBytes)] + (residual.map { [($0, outImageBytes)] } ?? [])
     }
