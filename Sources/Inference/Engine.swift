@@ -99,7 +99,9 @@ public final class CompiledPlan: @unchecked Sendable {
     public let outputs: [String: ValueInfo]
     /// Graph outputs first, then extra outputs, in request order.
     public let outputNames: [String]
-    /// Bytes of the activation arena (all intermediates, inputs and outputs, with liveness-based reuse).
+    /// Bytes of activation memory: the plan's arena (inputs, outputs and batch-sized intermediates, with
+    /// liveness-based reuse) plus every thread's image arena (one image of the intermediates that live only inside
+    /// an image-by-image stretch).
     public let arenaBytes: Int
     /// Bytes of constants placed for this plan plus scratch.
     public let constantBytes: Int
@@ -138,8 +140,9 @@ public final class CompiledPlan: @unchecked Sendable {
         for b in planner.buffers where b.first == Int.max { b.first = b.last < 0 ? 0 : b.last; b.last = max(b.last, b.first) }
         let stretches = model.options.imageByImage ? ImageStretch.find(planner.steps, threads: pool.threadCount) : []
         imageArenaPerThread = ((stretches.map { $0.placeImageBuffers() }.max() ?? 0) + 63) / 64 * 64
-        arenaBytes = MemoryPlanner.place(planner.buffers.filter { $0.imageOffset < 0 })
-        arena = UnsafeMutableRawPointer.allocate(byteCount: max(arenaBytes, 64), alignment: 64)
+        let mainArena = MemoryPlanner.place(planner.buffers.filter { $0.imageOffset < 0 })
+        arenaBytes = mainArena + imageArenaPerThread * pool.threadCount
+        arena = UnsafeMutableRawPointer.allocate(byteCount: max(mainArena, 64), alignment: 64)
         AllocationCounter.bump()
         for b in planner.buffers where b.imageOffset < 0 { b.ptr = arena + b.offset }
         scratchPerThread = (planner.scratchBytes + 63) / 64 * 64
