@@ -81,6 +81,51 @@ static double avx2_madd_per_s(double seconds, double *madd_only) {
     __asm__ volatile("vzeroupper" ::: "memory");
     return iters * 12.0 / t;
 }
+/* The two AVX2 formulations of u8 x s8 dot products, as instruction streams (rates per second of one "step"):
+ *   ORT/MLAS (saturating): vpmaddubsw (u8 x s8 pairs -> int16, SATURATES) + vpmaddwd(ones) + vpaddd: 32 MAC, 3 uops
+ *   ours (exact):          vpmaddwd (int16 x int16 pairs -> int32) + vpaddd:                     16 MAC, 2 uops
+ * Register-only streams (12 independent accumulators) give the execution-port bound; the "loop" streams add
+ * what a 16-column micro-kernel issues per step (two weight loads per K step, one broadcast load per row):
+ * ours 6x16 (12 accumulators, 2 K per step: 192 MAC), ORT-style 5x16 (10 accumulators, 4 K per step: 320 MAC;
+ * 6 rows would need 17 registers with the ones vector). */
+#define PROBE_LOOP(body, per_iter)                                                                             \
+    long iters = 0;                                                                                            \
+    double t0 = now(), t;                                                                                      \
+    do {                                                                                                       \
+        __asm__ volatile("mov $1000, %%ecx\n 1:\n" body "dec %%ecx\n jnz 1b\n"                                \
+                         ::"r"(buf) : "ecx", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",    \
+                           "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory"); \
+        iters += 1000;                                                                                         \
+        t = now() - t0;                                                                                        \
+    } while (t < seconds);                                                                                     \
+    __asm__ volatile("vzeroupper" ::: "memory");                                                               \
+    return iters * (double)(per_iter) / t;
+
+/* vpmaddubsw + vpmaddwd(ones) + vpaddd triplets on 12 accumulators (ymm14 = ones, ymm15 = weights). */
+static double probe_triplets(double seconds, const uint8_t *buf) {
+#define TR(i) "vpmaddubsw %%ymm15, %%ymm13, %%ymm12\n vpmaddwd %%ymm14, %%ymm12, %%ymm12\n vpaddd %%ymm12, %%ymm" #i ", %%ymm" #i "\n"
+    PROBE_LOOP(TR(0) TR(1) TR(2) TR(3) TR(4) TR(5) TR(6) TR(7) TR(8) TR(9) TR(10) TR(11), 12)
+#undef TR
+}
+/* ours, 6x16 step: 2 weight loads, per row 1 broadcast + 2 x (vpmaddwd + vpaddd). Rate = steps/s. */
+static double probe_loop_ours(double seconds, const uint8_t *buf) {
+#define RO(r, x0, x1) "vpbroadcastd " #r "(%0), %%ymm14\n vpmaddwd %%ymm14, %%ymm12, %%ymm15\n vpaddd %%ymm15, %%ymm" #x0 ", %%ymm" #x0 "\n" \
+    "vpmaddwd %%ymm14, %%ymm13, %%ymm15\n vpaddd %%ymm15, %%ymm" #x1 ", %%ymm" #x1 "\n"
+    PROBE_LOOP("vmovdqa 64(%0), %%ymm12\n vmovdqa 96(%0), %%ymm13\n" RO(0, 0, 1) RO(4, 2, 3) RO(8, 4, 5) RO(12, 6, 7)
+               RO(16, 8, 9) RO(20, 10, 11), 1)
+#undef RO
+}
+/* ORT-style 5x16 step: 2 weight loads, per row 1 broadcast + 2 x (vpmaddubsw + vpmaddwd(ones) + vpaddd). */
+static double probe_loop_ort(double seconds, const uint8_t *buf) {
+#define RT(r, x0, x1) "vpbroadcastd " #r "(%0), %%ymm12\n"                                                     \
+    "vpmaddubsw %%ymm10, %%ymm12, %%ymm13\n vpmaddwd %%ymm14, %%ymm13, %%ymm13\n vpaddd %%ymm13, %%ymm" #x0 ", %%ymm" #x0 "\n" \
+    "vpmaddubsw %%ymm11, %%ymm12, %%ymm15\n vpmaddwd %%ymm14, %%ymm15, %%ymm15\n vpaddd %%ymm15, %%ymm" #x1 ", %%ymm" #x1 "\n"
+    PROBE_LOOP("vmovdqa 64(%0), %%ymm10\n vmovdqa 96(%0), %%ymm11\n" RT(0, 0, 1) RT(4, 2, 3) RT(8, 4, 5) RT(12, 6, 7)
+               RT(16, 8, 9), 1)
+#undef RT
+}
+#undef PROBE_LOOP
+
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), noinline)) static double vnni_per_s(double seconds) {
     __m512i c[12], x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(5);
     for (int i = 0; i < 12; i++) c[i] = _mm512_set1_epi32(i);
@@ -131,6 +176,7 @@ static const layer layers[] = {
     {"resnet18 3x3 256->256 @16x16", 16, 256, 256, 3, 1, 1, 1},
     {"resnet18 3x3 512->512 @8x8", 8, 512, 512, 3, 1, 1, 1},
     {"resnet18 3x3 512->512 @8x8 batch 8", 8, 512, 512, 3, 1, 1, 8},
+    {"resnet18 3x3 512->512 @8x8 batch 16", 8, 512, 512, 3, 1, 1, 16},
     {"resnet18 3x3 256->256 @16x16 batch 4", 16, 256, 256, 3, 1, 1, 4},
     {"resnet18 3x3 64->128 s2 @64x64", 64, 64, 128, 3, 2, 1, 1},
     {"resnet18 stem 7x7 3->64 s2 @256", 256, 3, 64, 7, 2, 1, 1},
@@ -140,6 +186,7 @@ static const layer layers[] = {
     {"resnext 3x3 g32 512->512 @32x32", 32, 512, 512, 3, 1, 32, 1},
     {"resnext 3x3 g32 1024->1024 @16x16", 16, 1024, 1024, 3, 1, 32, 1},
     {"resnext 3x3 g32 2048->2048 @8x8", 8, 2048, 2048, 3, 1, 32, 1},
+    {"mobilenetv2 stem 3x3 3->32 s2 @256", 256, 3, 32, 3, 2, 1, 1},
     {"mobilenetv2 1x1 16->96 @128x128", 128, 16, 96, 1, 1, 1, 1},
     {"mobilenetv2 1x1 24->144 @64x64", 64, 24, 144, 1, 1, 1, 1},
     {"mobilenetv2 1x1 144->24 @64x64", 64, 144, 24, 1, 1, 1, 1},
@@ -177,6 +224,14 @@ int main(int argc, char **argv) {
         const double hz = clock_hz(seconds);
         printf("peak probe: clock %.2f GHz; vpmaddwd alone %.2f/cycle, vpmaddwd+vpaddd pairs %.2f/cycle "
                "(pairs bound %.1f GMAC/s)\n", hz * 1e-9, madd_only / hz, pairs / hz, 16.0 * pairs * 1e-9);
+        static uint8_t buf[128] __attribute__((aligned(64)));
+        for (int i = 0; i < 128; i++) buf[i] = (uint8_t)(i * 7 + 1);
+        const double trip = probe_triplets(seconds, buf), lo = probe_loop_ours(seconds, buf), lt = probe_loop_ort(seconds, buf);
+        printf("formulations (GMAC/s bound on one core):\n"
+               "  exact    vpmaddwd+vpaddd           %.2f pairs/cycle    x 16 MAC = %5.1f | 6x16 loop with loads %.3f steps/cycle x 192 MAC = %5.1f\n"
+               "  ORT sat. vpmaddubsw+vpmaddwd+vpaddd %.2f triplets/cycle x 32 MAC = %5.1f | 5x16 loop with loads %.3f steps/cycle x 320 MAC = %5.1f\n",
+               pairs / hz, 16.0 * pairs * 1e-9, lo / hz, 192.0 * lo * 1e-9, trip / hz, 32.0 * trip * 1e-9, lt / hz,
+               320.0 * lt * 1e-9);
     } else if (isa == ICK_ISA_AVX512VNNI) {
         peak = 64.0 * vnni_per_s(seconds);
         how = "64 MAC x vpdpbusd/s";

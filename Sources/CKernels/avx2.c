@@ -13,13 +13,14 @@
 #define AVX2_NR 16
 
 /* A: int16 rows (k pairs broadcast as one dword); W panel: [k/2][16][2] int16. The loop is shared by the plain
- * kernel (stores int32) and the fused one (requantizes from registers). */
+ * kernel (stores int32, accumulators start at init0/init1 = 0) and the fused one (accumulators start at the
+ * per-channel offsets, then it requantizes from registers). */
 #define AVX2_6X16_KLOOP                                                                                         \
     const uint8_t *a0 = (const uint8_t *)a;                                                                    \
     const uint8_t *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;              \
     const __m256i *wp = (const __m256i *)w;                                                                    \
-    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;               \
-    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;                                  \
+    __m256i c00 = init0, c01 = init1, c10 = init0, c11 = init1, c20 = init0, c21 = init1;                       \
+    __m256i c30 = init0, c31 = init1, c40 = init0, c41 = init1, c50 = init0, c51 = init1;                      \
     for (int32_t k = 0; k < kp; k += 2) {                                                                      \
         const __m256i w0 = _mm256_load_si256(wp), w1 = _mm256_load_si256(wp + 1);                              \
         wp += 2;                                                                                               \
@@ -37,6 +38,7 @@
 
 AVX2_TARGET
 static void gemm_ukernel_6x16__avx2(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) {
+    const __m256i init0 = _mm256_setzero_si256(), init1 = init0;
     AVX2_6X16_KLOOP
     __m256i *o = (__m256i *)acc;
     _mm256_storeu_si256(o + 0, c00); _mm256_storeu_si256(o + 1, c01);
@@ -47,27 +49,34 @@ static void gemm_ukernel_6x16__avx2(int32_t kp, const void *a, size_t lda, const
     _mm256_storeu_si256(o + 10, c50); _mm256_storeu_si256(o + 11, c51);
 }
 
-/* Narrow groups (ResNeXt: 8 output channels per group): W panel [k/2][8][2] int16. */
-AVX2_TARGET
-static void gemm_ukernel_6x8__avx2(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) {
-    const uint8_t *a0 = (const uint8_t *)a;
-    const uint8_t *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;
-    const __m256i *wp = (const __m256i *)w;
-    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
-    for (int32_t k = 0; k < kp; k += 2) {
-        const __m256i w0 = _mm256_load_si256(wp++);
-        const size_t o = (size_t)k * 2;
-        int32_t s;
+/* Narrow groups (ResNeXt: 8 output channels per group): W panel [k/2][8][2] int16; PANEL_STEP 1. The first
+ * 8 columns of a 16-wide panel (a layer's last panel with 8 or fewer valid columns): PANEL_STEP 2. */
+#define AVX2_6X8(NAME, PANEL_STEP)                                                                             \
+AVX2_TARGET                                                                                                    \
+static void NAME(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) {                         \
+    const uint8_t *a0 = (const uint8_t *)a;                                                                    \
+    const uint8_t *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;              \
+    const __m256i *wp = (const __m256i *)w;                                                                    \
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;                           \
+    for (int32_t k = 0; k < kp; k += 2) {                                                                      \
+        const __m256i w0 = _mm256_load_si256(wp);                                                              \
+        wp += PANEL_STEP;                                                                                      \
+        const size_t o = (size_t)k * 2;                                                                        \
+        int32_t s;                                                                                             \
+        AVX2_ROW8(a0, c0) AVX2_ROW8(a1, c1) AVX2_ROW8(a2, c2) AVX2_ROW8(a3, c3) AVX2_ROW8(a4, c4) AVX2_ROW8(a5, c5) \
+    }                                                                                                          \
+    __m256i *o = (__m256i *)acc;                                                                               \
+    _mm256_storeu_si256(o + 0, c0); _mm256_storeu_si256(o + 1, c1); _mm256_storeu_si256(o + 2, c2);            \
+    _mm256_storeu_si256(o + 3, c3); _mm256_storeu_si256(o + 4, c4); _mm256_storeu_si256(o + 5, c5);            \
+}
 #define AVX2_ROW8(ap, x)                                                                                       \
         memcpy(&s, ap + o, 4);                                                                                 \
         x = _mm256_add_epi32(x, _mm256_madd_epi16(_mm256_set1_epi32(s), w0));
-        AVX2_ROW8(a0, c0) AVX2_ROW8(a1, c1) AVX2_ROW8(a2, c2) AVX2_ROW8(a3, c3) AVX2_ROW8(a4, c4) AVX2_ROW8(a5, c5)
+AVX2_6X8(gemm_ukernel_6x8__avx2, 1)
+AVX2_6X8(gemm_ukernel_6x8of16__avx2, 2)
 #undef AVX2_ROW8
-    }
-    __m256i *o = (__m256i *)acc;
-    _mm256_storeu_si256(o + 0, c0); _mm256_storeu_si256(o + 1, c1); _mm256_storeu_si256(o + 2, c2);
-    _mm256_storeu_si256(o + 3, c3); _mm256_storeu_si256(o + 4, c4); _mm256_storeu_si256(o + 5, c5);
-}
+#undef AVX2_6X8
+
 
 AVX2_TARGET
 static inline __m256i load8_q(ick_qtype type, const void *p) {
@@ -86,6 +95,8 @@ static inline __m256i round_clamp(__m256 v, __m256i zp, __m256i lo, __m256i hi) 
 typedef struct rq_consts {
     __m256i zp, lo, hi, rzp, szp, slo, shi;
     __m256 mid, rr;
+    __m256i zp16, lo16, hi16, perm; /* the no-residual epilogue: int16 zero point and clamp, byte order */
+    __m256 fh;
 } rq_consts;
 
 AVX2_TARGET
@@ -95,6 +106,10 @@ static inline rq_consts rq_setup(const ick_requant *rq) {
     k.rzp = _mm256_set1_epi32(rq->residual_zp); k.szp = _mm256_set1_epi32(rq->sum_zp);
     k.slo = _mm256_set1_epi32(rq->sum_lo); k.shi = _mm256_set1_epi32(rq->sum_hi);
     k.mid = _mm256_set1_ps(rq->mid_ratio); k.rr = _mm256_set1_ps(rq->residual_ratio);
+    k.zp16 = _mm256_set1_epi16((int16_t)rq->out_zp);
+    k.lo16 = _mm256_set1_epi16((int16_t)rq->lo); k.hi16 = _mm256_set1_epi16((int16_t)rq->hi);
+    k.perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    k.fh = _mm256_set1_ps(65536.f);
     return k;
 }
 
@@ -113,6 +128,29 @@ static inline __attribute__((always_inline)) __m256i requant_q8(const rq_consts 
     return q;
 }
 
+/* The epilogue without a residual, in fewer instructions but equal to ick_ref_requant bit for bit:
+ *  - only the upper float clamp: min(65536, v) (65536 first: a NaN v stays NaN, as below);
+ *  - cvtps2dq rounds to nearest even; below -2^31 or NaN it gives INT_MIN, which the saturating int16 pack
+ *    maps to -32768, so every v < -32768 (and NaN, which the reference clamps to -65536) ends at -32768;
+ *  - packssdw saturates to [-32768, 32767]; then the zero point is added in int16 with saturation and the
+ *    result is clamped to [lo, hi] (inside [-128, 255]). Each saturation only moves a value that lies
+ *    beyond the clamp bounds further beyond them in the same direction, so the clamp gives what the
+ *    reference gives: min(max(rne(clamp(v, +-65536)) + zp, lo), hi).
+ * acc already holds the offset (bias and zero-point terms). */
+AVX2_TARGET
+static inline __attribute__((always_inline)) __m256i rq_round(const rq_consts *k, __m256i acc, __m256 mult) {
+    return _mm256_cvtps_epi32(_mm256_min_ps(k->fh, _mm256_mul_ps(_mm256_cvtepi32_ps(acc), mult)));
+}
+/* 16 outputs (two vectors of 8 rounded int32) to bytes. */
+AVX2_TARGET
+static inline __attribute__((always_inline)) __m128i rq_narrow16(const rq_consts *k, __m256i q0, __m256i q1,
+                                                                ick_qtype type) {
+    __m256i w = _mm256_adds_epi16(_mm256_packs_epi32(q0, q1), k->zp16); /* q0[0..3] q1[0..3] | q0[4..7] q1[4..7] */
+    w = _mm256_min_epi16(_mm256_max_epi16(w, k->lo16), k->hi16);
+    const __m256i b = type == ICK_U8 ? _mm256_packus_epi16(w, w) : _mm256_packs_epi16(w, w);
+    return _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(b, k->perm)); /* dwords 0 4 1 5: q0[0..7] q1[0..7] */
+}
+
 /* 8 outputs to bytes (values are inside the type's range: the saturating packs only narrow). */
 AVX2_TARGET
 static inline __attribute__((always_inline)) void requant8(const rq_consts *k, __m256i a, __m256i off, __m256 mult,
@@ -128,8 +166,13 @@ AVX2_TARGET
 static inline __attribute__((always_inline)) void requant16(const rq_consts *k, __m256i a0, __m256i a1, __m256i off0,
                                                            __m256i off1, __m256 m0, __m256 m1, ick_qtype type,
                                                            const uint8_t *residual, uint8_t *out) {
+    if (!residual) {
+        _mm_storeu_si128((__m128i *)out, rq_narrow16(k, rq_round(k, _mm256_add_epi32(a0, off0), m0),
+                                                     rq_round(k, _mm256_add_epi32(a1, off1), m1), type));
+        return;
+    }
     const __m256i q0 = requant_q8(k, a0, off0, m0, type, residual);
-    const __m256i q1 = requant_q8(k, a1, off1, m1, type, residual ? residual + 8 : NULL);
+    const __m256i q1 = requant_q8(k, a1, off1, m1, type, residual + 8);
     const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8); /* q0[0..7], q1[0..7] as int16 */
     const __m128i lo = _mm256_castsi256_si128(w), hi = _mm256_extracti128_si256(w, 1);
     _mm_storeu_si128((__m128i *)out, type == ICK_U8 ? _mm_packus_epi16(lo, hi) : _mm_packs_epi16(lo, hi));
@@ -141,9 +184,10 @@ AVX2_TARGET
 static void gemm_fused_6x16__avx2(int32_t kp, const void *a, size_t lda, const void *w, const int32_t *offset,
                                   const float *mult, const ick_requant *rq, ick_qtype type, const uint8_t *residual,
                                   size_t res_stride, uint8_t *out, size_t out_stride) {
+    const __m256i init0 = _mm256_loadu_si256((const __m256i *)offset), init1 = _mm256_loadu_si256((const __m256i *)(offset + 8));
     AVX2_6X16_KLOOP
     const rq_consts q = rq_setup(rq);
-    const __m256i off0 = _mm256_loadu_si256((const __m256i *)offset), off1 = _mm256_loadu_si256((const __m256i *)(offset + 8));
+    const __m256i off0 = _mm256_setzero_si256(), off1 = off0; /* already in the accumulators */
     const __m256 m0 = _mm256_loadu_ps(mult), m1 = _mm256_loadu_ps(mult + 8);
     /* type and residual branch once here, so each epilogue copy is straight-line */
 #define AVX2_EPI(r, x0, x1, T, RES)                                                                              \
@@ -285,6 +329,55 @@ static inline __attribute__((always_inline)) void dw_blocks__avx2(const rq_const
     }
 }
 
+/* One column of a stride-1 3x3 window for 16 channels: rows 0 and 1 interleaved (a vertical tap pair), row 2
+ * with zeros (its partner tap has weight 0). */
+typedef struct dw_col { __m256i p01l, p01h, p2l, p2h; } dw_col;
+AVX2_TARGET
+static inline __attribute__((always_inline)) dw_col dw_col_load(ick_qtype type, const uint8_t *x0, const uint8_t *x1,
+                                                                const uint8_t *x2) {
+    const __m256i a = load16_w(type, x0), b = load16_w(type, x1), c = load16_w(type, x2), z = _mm256_setzero_si256();
+    return (dw_col){_mm256_unpacklo_epi16(a, b), _mm256_unpackhi_epi16(a, b), _mm256_unpacklo_epi16(c, z),
+                    _mm256_unpackhi_epi16(c, z)};
+}
+
+/* Stride-1 3x3 depthwise, no residual, over n consecutive output pixels of one row whose windows lie inside the
+ * input (r0..r2: the three input rows at the first pixel's leftmost column). Taps are paired vertically, so each
+ * input column is loaded and interleaved once and serves the three pixels that read it. wv: per 16-channel
+ * block, for kx = 0..2, [rows 0+1 lo, row 2 lo, rows 0+1 hi, row 2 hi] weight pairs (12 vectors). */
+AVX2_TARGET
+static inline __attribute__((always_inline)) void dw3x3s1_run__avx2(const rq_consts *k, const uint8_t *r0,
+                                                                   const uint8_t *r1, const uint8_t *r2, int32_t is,
+                                                                   int32_t n, const __m256i *wv, int32_t C16,
+                                                                   const int32_t *off2, const float *mult,
+                                                                   ick_qtype type, uint8_t *out, int32_t os) {
+    for (int32_t c0 = 0; c0 < C16; c0 += 16, wv += 12) {
+        const __m256i off0 = _mm256_loadu_si256((const __m256i *)(off2 + c0));
+        const __m256i off1 = _mm256_loadu_si256((const __m256i *)(off2 + c0 + 8));
+        const __m256 m0 = _mm256_loadu_ps(mult + c0), m1 = _mm256_loadu_ps(mult + c0 + 8);
+        const uint8_t *x0 = r0 + c0, *x1 = r1 + c0, *x2 = r2 + c0;
+        dw_col a = dw_col_load(type, x0, x1, x2), b = dw_col_load(type, x0 + is, x1 + is, x2 + is);
+        x0 += 2 * (size_t)is; x1 += 2 * (size_t)is; x2 += 2 * (size_t)is;
+        uint8_t *o = out + c0;
+        for (int32_t i = 0; i < n; i++, x0 += is, x1 += is, x2 += is, o += os) {
+            const dw_col c = dw_col_load(type, x0, x1, x2);
+#define DW_MA(col, j) _mm256_madd_epi16(col, _mm256_load_si256(wv + (j)))
+            const __m256i lo = _mm256_add_epi32(
+                _mm256_add_epi32(_mm256_add_epi32(DW_MA(a.p01l, 0), DW_MA(a.p2l, 1)),
+                                 _mm256_add_epi32(DW_MA(b.p01l, 4), DW_MA(b.p2l, 5))),
+                _mm256_add_epi32(DW_MA(c.p01l, 8), DW_MA(c.p2l, 9)));
+            const __m256i hi = _mm256_add_epi32(
+                _mm256_add_epi32(_mm256_add_epi32(DW_MA(a.p01h, 2), DW_MA(a.p2h, 3)),
+                                 _mm256_add_epi32(DW_MA(b.p01h, 6), DW_MA(b.p2h, 7))),
+                _mm256_add_epi32(DW_MA(c.p01h, 10), DW_MA(c.p2h, 11)));
+#undef DW_MA
+            requant16(k, _mm256_permute2x128_si256(lo, hi, 0x20), _mm256_permute2x128_si256(lo, hi, 0x31), off0, off1,
+                      m0, m1, type, NULL, o);
+            a = b;
+            b = c;
+        }
+    }
+}
+
 /* Depthwise, 16 channels at a time with taps in pairs: vpmaddwd sums a0 * w0 + a1 * w1 per int32 lane (exact;
  * |sum| <= 2 * 255 * 128). The zero point leaves the inner loop: taps outside the input read a row of zp
  * values, so sum((a - zp) * w) = sum(a * w) - zp * sum(w) over all taps, and zp * sum(w) goes into the offset.
@@ -322,33 +415,89 @@ void ick_dwconv__avx2(const ick_conv_desc *d, const int16_t *w, const int32_t *o
             _mm256_store_si256(dst, _mm256_unpacklo_epi16(w0, w1));
             _mm256_store_si256(dst + 1, _mm256_unpackhi_epi16(w0, w1));
         }
+    /* stride-1 3x3 without residual, channels a multiple of 16: vertical pairs for the interior of each row */
+    const int s1x3 = d->kernel_h == 3 && d->kernel_w == 3 && d->stride_h == 1 && d->stride_w == 1 && !rq->residual &&
+                     C16 == C && C > 0;
+    __m256i *wv = wpairs + (size_t)(C16 / 16) * np * 2;
+    if (s1x3)
+        for (int32_t c0 = 0; c0 < C16; c0 += 16)
+            for (int32_t kx = 0; kx < 3; kx++) {
+                const __m256i t0 = _mm256_loadu_si256((const __m256i *)(w + (size_t)kx * C + c0));
+                const __m256i t1 = _mm256_loadu_si256((const __m256i *)(w + (size_t)(3 + kx) * C + c0));
+                const __m256i t2 = _mm256_loadu_si256((const __m256i *)(w + (size_t)(6 + kx) * C + c0));
+                __m256i *dst = wv + (size_t)(c0 / 16) * 12 + kx * 4;
+                _mm256_store_si256(dst, _mm256_unpacklo_epi16(t0, t1));
+                _mm256_store_si256(dst + 1, _mm256_unpacklo_epi16(t2, _mm256_setzero_si256()));
+                _mm256_store_si256(dst + 2, _mm256_unpackhi_epi16(t0, t1));
+                _mm256_store_si256(dst + 3, _mm256_unpackhi_epi16(t2, _mm256_setzero_si256()));
+            }
     const rq_consts k = rq_setup(rq);
     const uint8_t *tp[DW_MAX_TAPS + 1];
-    for (int32_t m = m_begin; m < m_end; m++) {
-        int32_t oy, ox;
-        const uint8_t *image = ick_conv_image(d, input, m, &oy, &ox);
-        for (int32_t ky = 0, t = 0; ky < d->kernel_h; ky++) {
+    const int32_t oh = ick_conv_out_h(d), ow = ick_conv_out_w(d), kh = d->kernel_h, kw = d->kernel_w;
+    const size_t image_bytes = (size_t)d->in_h * d->in_w * is;
+    tp[taps] = zprow; /* partner of an odd last tap, weight 0 */
+    /* one output row at a time: the row's input rows are found once, and pixels whose window lies inside the
+     * input (all but the borders) get their tap pointers by adding a step */
+    for (int32_t m = m_begin; m < m_end;) {
+        const int32_t img = m / (oh * ow), p = m % (oh * ow), oy = p / ow, ox0 = p % ow;
+        const int32_t ox1 = ox0 + (m_end - m) < ow ? ox0 + (m_end - m) : ow;
+        const uint8_t *image = (const uint8_t *)input + (size_t)img * image_bytes;
+        const uint8_t *rows[DW_MAX_TAPS];
+        int rows_inside = 1;
+        for (int32_t ky = 0; ky < kh; ky++) {
             const int32_t iy = oy * d->stride_h - d->pad_top + ky;
-            for (int32_t kx = 0; kx < d->kernel_w; kx++, t++) {
-                const int32_t ix = ox * d->stride_w - d->pad_left + kx;
-                tp[t] = iy >= 0 && iy < d->in_h && ix >= 0 && ix < d->in_w ? image + ((size_t)iy * d->in_w + ix) * is : zprow;
-            }
+            rows[ky] = iy >= 0 && iy < d->in_h ? image + (size_t)iy * d->in_w * is : NULL;
+            rows_inside &= rows[ky] != NULL;
         }
-        tp[taps] = zprow; /* partner of an odd last tap, weight 0 */
-        const uint8_t *res = rq->residual ? (const uint8_t *)rq->residual + (size_t)m * rs : NULL;
-        uint8_t *out = (uint8_t *)output + (size_t)m * os;
-        /* type, residual and the 3x3 tap count become constants in each copy */
+        /* interior pixels of the stride-1 3x3 case: ox - pad_left >= 0 and ox - pad_left + 3 <= in_w */
+        int32_t fa = ox1, fb = ox1;
+        if (s1x3 && rows_inside) {
+            fa = d->pad_left > ox0 ? d->pad_left : ox0;
+            fb = d->in_w - 3 + d->pad_left + 1 < ox1 ? d->in_w - 3 + d->pad_left + 1 : ox1;
+            if (fb <= fa) fa = fb = ox1;
+        }
+        for (int32_t ox = ox0; ox < ox1; ox++, m++) {
+            if (ox == fa) {
+                const size_t col = (size_t)(fa - d->pad_left) * is;
+                uint8_t *out = (uint8_t *)output + (size_t)m * os;
+                if (type == ICK_U8)
+                    dw3x3s1_run__avx2(&k, rows[0] + col, rows[1] + col, rows[2] + col, is, fb - fa, wv, C16, off2,
+                                      rq->mult, ICK_U8, out, os);
+                else
+                    dw3x3s1_run__avx2(&k, rows[0] + col, rows[1] + col, rows[2] + col, is, fb - fa, wv, C16, off2,
+                                      rq->mult, ICK_S8, out, os);
+                m += fb - fa - 1;
+                ox = fb - 1;
+                continue;
+            }
+            const int32_t ix0 = ox * d->stride_w - d->pad_left;
+            if (rows_inside && ix0 >= 0 && ix0 + kw <= d->in_w) {
+                for (int32_t ky = 0, t = 0; ky < kh; ky++) {
+                    const uint8_t *src = rows[ky] + (size_t)ix0 * is;
+                    for (int32_t kx = 0; kx < kw; kx++, t++, src += is) tp[t] = src;
+                }
+            } else {
+                for (int32_t ky = 0, t = 0; ky < kh; ky++)
+                    for (int32_t kx = 0; kx < kw; kx++, t++) {
+                        const int32_t ix = ix0 + kx;
+                        tp[t] = rows[ky] && ix >= 0 && ix < d->in_w ? rows[ky] + (size_t)ix * is : zprow;
+                    }
+            }
+            const uint8_t *res = rq->residual ? (const uint8_t *)rq->residual + (size_t)m * rs : NULL;
+            uint8_t *out = (uint8_t *)output + (size_t)m * os;
+            /* type, residual and the 3x3 tap count become constants in each copy */
 #define DW_CALL(NP, T, RES) dw_blocks__avx2(&k, tp, wpairs, NP, C16, off2, rq->mult, T, RES ? res : NULL, out)
 #define DW_TYPES(NP)                                                                                            \
-        if (!res) { if (type == ICK_U8) DW_CALL(NP, ICK_U8, 0); else DW_CALL(NP, ICK_S8, 0); }                  \
-        else { if (type == ICK_U8) DW_CALL(NP, ICK_U8, 1); else DW_CALL(NP, ICK_S8, 1); }
-        if (np == 5) { DW_TYPES(5) } else { DW_TYPES(np) }
+            if (!res) { if (type == ICK_U8) DW_CALL(NP, ICK_U8, 0); else DW_CALL(NP, ICK_S8, 0); }              \
+            else { if (type == ICK_U8) DW_CALL(NP, ICK_U8, 1); else DW_CALL(NP, ICK_S8, 1); }
+            if (np == 5) { DW_TYPES(5) } else { DW_TYPES(np) }
 #undef DW_TYPES
 #undef DW_CALL
-        for (int32_t c = C16; c < C; c++) {
-            int32_t a = 0;
-            for (int32_t t = 0; t < taps; t++) a += (ick_load_q(type, tp[t], (size_t)c) - zp) * w[(size_t)t * C + c];
-            ick_requant_row__scalar(1, &a, offset + c, rq->mult + c, rq, type, res ? res + c : NULL, out + c);
+            for (int32_t c = C16; c < C; c++) {
+                int32_t a = 0;
+                for (int32_t t = 0; t < taps; t++) a += (ick_load_q(type, tp[t], (size_t)c) - zp) * w[(size_t)t * C + c];
+                ick_requant_row__scalar(1, &a, offset + c, rq->mult + c, rq, type, res ? res + c : NULL, out + c);
+            }
         }
     }
 }
@@ -358,7 +507,7 @@ const ick_variant ick_variant__avx2 = {
     .ukernel = gemm_ukernel_6x16__avx2, .requant_row = ick_requant_row__avx2, .dwconv = ick_dwconv__avx2,
     .convert_i16 = convert_i16__avx2, .ukernel_half = gemm_ukernel_6x8__avx2,
     .requant_tile = requant_tile__avx2, .ukernel_fused = gemm_fused_6x16__avx2,
-    .convert_groups_i16 = convert_groups_i16__avx2,
+    .convert_groups_i16 = convert_groups_i16__avx2, .ukernel_tail_half = gemm_ukernel_6x8of16__avx2,
 };
 #else
 const ick_variant ick_variant__avx2 = {.isa = ICK_ISA_AVX2};

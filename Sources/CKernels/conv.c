@@ -59,6 +59,8 @@ typedef struct layout {
     size_t row_bytes; int32_t mc; size_t scratch;
     int32_t kc;                 /* K chunk (== kp when K is not chunked) */
     int pointwise;              /* rows packed in one pass, unpadded */
+    int32_t band_rows;          /* > 0: im2col from a zero-padded int16 band of this many input rows (few channels) */
+    size_t band_bytes;
 } layout;
 
 static int plan(const ick_variant *v, const ick_conv_desc *d, layout *L) {
@@ -78,7 +80,8 @@ static int plan(const ick_variant *v, const ick_conv_desc *d, layout *L) {
         L->total = sizeof(ick_pack_header) + L->group_bytes;
         /* offsets, a row of zero points, interleaved weight pairs (AVX2 layout, the largest of the variants) */
         L->scratch = ICK_ROUND_UP((size_t)d->out_c * 4, ICK_ALIGN) + ICK_ROUND_UP((size_t)d->out_c, ICK_ALIGN) +
-                     (size_t)ICK_ROUND_UP(d->out_c, 16) * ((d->kernel_h * d->kernel_w + 1) / 2) * 4;
+                     (size_t)ICK_ROUND_UP(d->out_c, 16) * ((d->kernel_h * d->kernel_w + 1) / 2) * 4 +
+                     (d->kernel_h == 3 && d->kernel_w == 3 ? (size_t)ICK_ROUND_UP(d->out_c, 16) * 6 * 4 : 0);
         return ICK_OK;
     }
     L->kp = ICK_ROUND_UP(L->k, v->kalign);
@@ -108,9 +111,21 @@ static int plan(const ick_variant *v, const ick_conv_desc *d, layout *L) {
     if (panels < 1) panels = 1;
     if (panels > 16) panels = 16;
     L->mc = (int32_t)panels * v->mr;
+    /* Few input channels (the stem: 3): a kernel row of a pixel is a short run, and converting it with bounds
+     * checks per pixel costs more than its products. The block's input rows are converted once into a zero-padded
+     * int16 band; each kernel row of a pixel is then one short copy. */
+    if (v->afmt == ICK_AFMT_I16 && !L->pointwise && L->groups == 1 && d->in_c <= 8 && d->kernel_w > 1) {
+        const int32_t ow = ick_conv_out_w(d);
+        const int64_t rows = (int64_t)((L->mc - 1) / ow + 2) * d->stride_h + d->kernel_h;
+        const int64_t bytes = rows * (d->in_w + d->pad_left + d->pad_right) * d->in_c * 2;
+        if (bytes <= 4 * ICK_A_BLOCK_BYTES) {
+            L->band_rows = (int32_t)rows;
+            L->band_bytes = ICK_ROUND_UP((size_t)bytes, ICK_ALIGN);
+        }
+    }
     L->scratch = L->row_bytes * L->mc + ICK_ROUND_UP((size_t)ICK_MAX_MR * ICK_MAX_NR * 4, ICK_ALIGN) +
                  (L->kc < L->kp ? ICK_ROUND_UP((size_t)L->mc * L->nr * 4, ICK_ALIGN) : 0) +
-                 ICK_ROUND_UP((size_t)d->in_c * 2, ICK_ALIGN);
+                 ICK_ROUND_UP((size_t)d->in_c * 2, ICK_ALIGN) + L->band_bytes;
     return ICK_OK;
 }
 
@@ -216,6 +231,39 @@ static inline void copy_chunk(uint8_t *d, const uint8_t *s, size_t n) {
     for (; i < n; i++) d[i] = s[i];
 }
 
+/* im2col of a block of pixels of one image from a zero-padded int16 band of its input rows (layout.band_rows).
+ * Returns 0 (nothing done) when the block spans two images. */
+static int pack_rows_band(const ick_variant *v, const ick_conv_desc *d, const layout *L, const void *input, int32_t m0,
+                          int32_t rows, uint8_t *a, int16_t *band) {
+    int32_t oy0, ox0, oy1, ox1;
+    const uint8_t *image = ick_conv_image(d, input, m0, &oy0, &ox0);
+    if (ick_conv_image(d, input, m0 + rows - 1, &oy1, &ox1) != image) return 0;
+    const int32_t is = d->in_stride ? d->in_stride : d->in_c, C = d->in_c;
+    const int32_t pw = d->in_w + d->pad_left + d->pad_right, ow = ick_conv_out_w(d);
+    const int32_t iy0 = oy0 * d->stride_h - d->pad_top, nrows = (oy1 - oy0) * d->stride_h + d->kernel_h;
+    for (int32_t r = 0; r < nrows; r++) {
+        int16_t *dst = band + (size_t)r * pw * C;
+        const int32_t iy = iy0 + r;
+        if (iy < 0 || iy >= d->in_h) { memset(dst, 0, (size_t)pw * C * 2); continue; }
+        memset(dst, 0, (size_t)d->pad_left * C * 2);
+        const uint8_t *src = image + (size_t)iy * d->in_w * is;
+        if (is == C) convert_run(v, d->type, d->in_zp, src, dst + (size_t)d->pad_left * C, d->in_w * C);
+        else
+            for (int32_t x = 0; x < d->in_w; x++)
+                convert_run(v, d->type, d->in_zp, src + (size_t)x * is, dst + (size_t)(d->pad_left + x) * C, C);
+        memset(dst + (size_t)(d->pad_left + d->in_w) * C, 0, (size_t)d->pad_right * C * 2);
+    }
+    const size_t run = (size_t)d->kernel_w * C * 2;
+    /* each row's K padding stays zero: the caller zeroes the block once per call, and nothing writes there */
+    for (int32_t i = 0, oy = oy0, ox = ox0; i < rows; i++) {
+        uint8_t *row = a + (size_t)i * L->row_bytes;
+        const int16_t *src = band + ((size_t)(oy - oy0) * d->stride_h * pw + (size_t)ox * d->stride_w) * C;
+        for (int32_t ky = 0; ky < d->kernel_h; ky++, src += (size_t)pw * C) copy_chunk(row + ky * run, (const uint8_t *)src, run);
+        if (++ox == ow) { ox = 0; oy++; }
+    }
+    return 1;
+}
+
 /* im2col of output pixels [m0, m0 + rows), every group: row i, group g starts at a + i * row_bytes + g * gstride. */
 static void pack_rows(const ick_variant *v, const ick_conv_desc *d, const layout *L, const void *input, int32_t m0,
                       int32_t rows, int32_t rows_p, uint8_t *a, uint8_t *tmp) {
@@ -224,6 +272,13 @@ static void pack_rows(const ick_variant *v, const ick_conv_desc *d, const layout
     const int contiguous = L->groups == 1 && is == d->in_c;
     if (L->pointwise) {
         convert_run(v, d->type, d->in_zp, (const uint8_t *)input + (size_t)m0 * d->in_c, a, rows * L->k);
+        if (rows_p > rows) memset(a + (size_t)rows * L->row_bytes, 0, (size_t)(rows_p - rows) * L->row_bytes);
+        return;
+    }
+    /* scratch: ... tmp (in_c int16) | K-chunk partial sums (when chunked) | band */
+    uint8_t *band = tmp + ICK_ROUND_UP((size_t)d->in_c * 2, ICK_ALIGN) +
+                    (L->kc < L->kp ? ICK_ROUND_UP((size_t)L->mc * L->nr * 4, ICK_ALIGN) : 0);
+    if (L->band_rows && pack_rows_band(v, d, L, input, m0, rows, a, (int16_t *)band)) {
         if (rows_p > rows) memset(a + (size_t)rows * L->row_bytes, 0, (size_t)(rows_p - rows) * L->row_bytes);
         return;
     }
@@ -308,6 +363,7 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
     const int32_t mr = v->mr, nr = L.nr;
     const int chunked = L.kc < L.kp;
     const size_t abytes = v->afmt == ICK_AFMT_I16 ? 2 : 1;
+    if (L.band_rows) memset(a, 0, L.row_bytes * L.mc); /* K padding of the band im2col rows (see pack_rows_band) */
     for (int32_t m0 = m_begin; m0 < m_end; m0 += L.mc) {
         const int32_t rows = m_end - m0 < L.mc ? m_end - m0 : L.mc;
         const int32_t rows_p = ICK_ROUND_UP(rows, mr);
@@ -343,12 +399,16 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
                         continue;
                     }
                     const int32_t *tile = acc;
+                    int32_t tile_stride = nr;
                     if (chunked) tile = part + (size_t)r0 * nr;
-                    else L.ukernel(L.kp, ag + (size_t)r0 * L.row_bytes, L.row_bytes, panel, acc);
+                    else if (v->ukernel_tail_half && L.ukernel == v->ukernel && nvalid <= nr / 2) {
+                        v->ukernel_tail_half(L.kp, ag + (size_t)r0 * L.row_bytes, L.row_bytes, panel, acc);
+                        tile_stride = nr / 2;
+                    } else L.ukernel(L.kp, ag + (size_t)r0 * L.row_bytes, L.row_bytes, panel, acc);
                     const int32_t rv = rows - r0 < mr ? rows - r0 : mr;
                     if (v->requant_tile) {
                         const size_t m = (size_t)(m0 + r0);
-                        v->requant_tile(rv, nvalid, tile, nr, off + p * nr, rq->mult + n0, rq, d->type,
+                        v->requant_tile(rv, nvalid, tile, tile_stride, off + p * nr, rq->mult + n0, rq, d->type,
                                         rq->residual ? (const uint8_t *)rq->residual + m * rs + n0 : NULL, (size_t)rs,
                                         (uint8_t *)output + m * os + n0, (size_t)os);
                         continue;
@@ -356,7 +416,7 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
                     for (int32_t r = 0; r < rv; r++) {
                         const size_t m = (size_t)(m0 + r0 + r);
                         const void *res = rq->residual ? (const uint8_t *)rq->residual + m * rs + n0 : NULL;
-                        v->requant_row(nvalid, tile + r * nr, off + p * nr, rq->mult + n0, rq, d->type, res,
+                        v->requant_row(nvalid, tile + r * tile_stride, off + p * nr, rq->mult + n0, rq, d->type, res,
                                        (uint8_t *)output + m * os + n0);
                     }
                 }

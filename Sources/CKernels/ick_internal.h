@@ -64,10 +64,12 @@ typedef struct ick_variant {
     ick_requant_row_fn requant_row;
     ick_dwconv_fn dwconv;
     ick_convert_i16_fn convert_i16; /* NULL: portable loop */
-    ick_gemm_ukernel_fn ukernel_half;
+    ick_gemm_ukernel_fn ukernel_half; /* optional mr x (nr/2) kernel for narrow groups (cout/groups <= nr/2) */
     ick_requant_tile_fn requant_tile; /* optional; NULL: requant_row per row */
     ick_gemm_fused_fn ukernel_fused;  /* optional full mr x nr tile with requant from registers */
-    ick_convert_groups_i16_fn convert_groups_i16; /* optional grouped im2col step (narrow groups) */ /* optional mr x (nr/2) kernel for narrow groups (cout/groups <= nr/2) */
+    ick_convert_groups_i16_fn convert_groups_i16; /* optional grouped im2col step (narrow groups) */
+    ick_gemm_ukernel_fn ukernel_tail_half; /* optional mr x (nr/2) kernel on the first half of a full-width panel
+                                            * (a last panel with <= nr/2 valid columns); acc rows nr/2 apart */
 } ick_variant;
 
 /* One descriptor per variant compiled for this architecture; NULL ukernel when not compiled in. */

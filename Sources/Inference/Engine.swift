@@ -11,11 +11,15 @@ public struct EngineOptions: Sendable {
     /// for its shapes (about 2 MiB per slice for the detector), and a service sees a new slice count
     /// with almost every series: an unbounded cache would grow by gigabytes over a week.
     public var cachedPlans: Int
+    /// Run stretches of per-image layers image by image (each thread takes whole images through them) rather
+    /// than layer by layer over the batch. Same results; off only to measure the difference.
+    public var imageByImage: Bool
 
-    public init(threads: Int = 1, loadBatch: Int = 1, cachedPlans: Int = 4) {
+    public init(threads: Int = 1, loadBatch: Int = 1, cachedPlans: Int = 4, imageByImage: Bool = true) {
         self.threads = max(1, threads)
         self.loadBatch = max(1, loadBatch)
         self.cachedPlans = max(1, cachedPlans)
+        self.imageByImage = imageByImage
     }
 }
 
@@ -119,7 +123,9 @@ public final class CompiledPlan: @unchecked Sendable {
     public let outputs: [String: ValueInfo]
     /// Graph outputs first, then extra outputs, in request order.
     public let outputNames: [String]
-    /// Bytes of the activation arena (all intermediates, inputs and outputs, with liveness-based reuse).
+    /// Bytes of activation memory: the plan's arena (inputs, outputs and batch-sized intermediates, with
+    /// liveness-based reuse) plus every thread's image arena (one image of the intermediates that live only inside
+    /// an image-by-image stretch).
     public let arenaBytes: Int
     /// Bytes of constants placed for this plan plus scratch.
     public let constantBytes: Int
@@ -139,6 +145,12 @@ public final class CompiledPlan: @unchecked Sendable {
     let arena: UnsafeMutableRawPointer
     let scratch: UnsafeMutableRawPointer
     let scratchPerThread: Int
+    /// Per thread: one image of every buffer that lives only inside an image-by-image stretch.
+    let imageArena: UnsafeMutableRawPointer
+    let imageArenaPerThread: Int
+    let work: [ScheduledWork]
+    /// First kernel failure of a stretch run (written by any worker; read after they are done).
+    private var stretchFailure: (code: Int32, step: Int) = (0, 0)
     let inputBuffers: [String: Buffer]
     let outputBuffers: [String: Buffer]
 
@@ -150,14 +162,20 @@ public final class CompiledPlan: @unchecked Sendable {
         try planner.plan(inputShapes: inputShapes)
         let outs = try planner.finishOutputs()
         for b in planner.buffers where b.first == Int.max { b.first = b.last < 0 ? 0 : b.last; b.last = max(b.last, b.first) }
-        arenaBytes = MemoryPlanner.place(planner.buffers)
-        arena = UnsafeMutableRawPointer.allocate(byteCount: max(arenaBytes, 64), alignment: 64)
+        let stretches = model.options.imageByImage ? ImageStretch.find(planner.steps, threads: pool.threadCount) : []
+        imageArenaPerThread = ((stretches.map { $0.placeImageBuffers() }.max() ?? 0) + 63) / 64 * 64
+        let mainArena = MemoryPlanner.place(planner.buffers.filter { $0.imageOffset < 0 })
+        arenaBytes = mainArena + imageArenaPerThread * pool.threadCount
+        arena = UnsafeMutableRawPointer.allocate(byteCount: max(mainArena, 64), alignment: 64)
         AllocationCounter.bump()
-        for b in planner.buffers { b.ptr = arena + b.offset }
+        for b in planner.buffers where b.imageOffset < 0 { b.ptr = arena + b.offset }
         scratchPerThread = (planner.scratchBytes + 63) / 64 * 64
         scratchBytes = scratchPerThread * pool.threadCount
         scratch = UnsafeMutableRawPointer.allocate(byteCount: max(scratchBytes, 64), alignment: 64)
         AllocationCounter.bump()
+        imageArena = UnsafeMutableRawPointer.allocate(byteCount: max(imageArenaPerThread * pool.threadCount, 64), alignment: 64)
+        AllocationCounter.bump()
+        work = ScheduledWork.schedule(planner.steps, stretches)
         steps = planner.steps
         stepLabels = steps.map(\.label)
         macs = steps.reduce(0) { $0 + $1.macs }
@@ -183,6 +201,7 @@ public final class CompiledPlan: @unchecked Sendable {
     deinit {
         arena.deallocate()
         scratch.deallocate()
+        imageArena.deallocate()
     }
 
     /// Writable storage of an input (row-major, its declared type and shape); valid as long as the plan.
@@ -219,17 +238,53 @@ public final class CompiledPlan: @unchecked Sendable {
     /// Runs every step. Allocates nothing: all memory was planned when the plan was compiled.
     public func run() throws {
         let ctx = RunContext(pool: pool, scratch: scratch, scratchPerThread: scratchPerThread)
-        for s in steps { try s.run(ctx) }
+        for w in work {
+            switch w {
+            case .step(let s): try s.run(ctx)
+            case .stretch(let st): try runStretch(st, nil)
+            }
+        }
     }
 
-    /// Runs and reports seconds per step (profiling; allocates the result).
+    /// Every thread takes whole images through the stretch (images handed out one at a time, so a thread
+    /// slowed by other work on the machine takes fewer). `times` (profiling) gets each thread's seconds per step.
+    private func runStretch(_ st: ImageStretch, _ times: UnsafeMutablePointer<Double>?) throws {
+        stretchFailure = (0, 0)
+        pool.parallelFor(st.images, dynamic: true) { n, t in
+            let at = ImageSlot(arena: imageArena + t * imageArenaPerThread, scratch: scratch + t * scratchPerThread)
+            for (i, s) in st.steps.enumerated() {
+                let t0 = times == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+                let rc = s.runImage(n, at)
+                if let times { times[t * st.steps.count + i] += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+                if rc != ICK_OK { stretchFailure = (rc, i); return }
+            }
+        }
+        if stretchFailure.code != ICK_OK {
+            throw InferenceError(.kernel, "\(st.steps[stretchFailure.step].label): kernel failed (\(String(cString: ick_error_text(stretchFailure.code))))")
+        }
+    }
+
+    /// Runs and reports seconds per step (profiling; allocates the result). Steps inside an image-by-image
+    /// stretch report their time summed over images and averaged over the threads.
     public func profile() throws -> [(label: String, seconds: Double, macs: Int)] {
         let ctx = RunContext(pool: pool, scratch: scratch, scratchPerThread: scratchPerThread)
         var r: [(String, Double, Int)] = []
-        for s in steps {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            try s.run(ctx)
-            r.append((s.label, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, s.macs))
+        for w in work {
+            switch w {
+            case .step(let s):
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                try s.run(ctx)
+                r.append((s.label, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, s.macs))
+            case .stretch(let st):
+                let times = UnsafeMutablePointer<Double>.allocate(capacity: st.steps.count * pool.threadCount)
+                defer { times.deallocate() }
+                times.initialize(repeating: 0, count: st.steps.count * pool.threadCount)
+                try runStretch(st, times)
+                for (i, s) in st.steps.enumerated() {
+                    let total = (0..<pool.threadCount).reduce(0) { $0 + times[$1 * st.steps.count + i] }
+                    r.append((s.label, total / Double(pool.threadCount), s.macs))
+                }
+            }
         }
         return r
     }

@@ -9,6 +9,9 @@ final class Buffer {
     var last = -1
     var offset = -1
     var ptr: UnsafeMutableRawPointer!
+    /// >= 0 when the buffer lives only inside one image-by-image stretch: offset of its one image in each
+    /// thread's image arena (it then has no place in the plan's arena).
+    var imageOffset = -1
     let isConstant: Bool
 
     init(bytes: Int) {

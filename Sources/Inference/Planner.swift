@@ -205,12 +205,17 @@ final class Planner {
             out.nhwc = toNHWC
             out.buffer = try newBuffer(count: v.count, type: v.type, what: v.name)
             let (n, c, h, w) = (v.shape[0], v.shape[1], v.shape[2], v.shape[3])
-            // Iterate N, C, H, W so the innermost loop runs along W (long) rather than C (3 for an image input).
-            let nchw = contiguousStrides([n, c, h, w]), nhwcStrides = [h * w * c, 1, w * c, c]
-            let move = CopyStep.Move(src: src, srcOffset: 0, dstOffset: 0, shape: [n, c, h, w],
-                                     srcStrides: toNHWC ? nchw : nhwcStrides, dstStrides: toNHWC ? nhwcStrides : nchw)
-            emit(CopyStep(label: "layout \(v.name)", dst: out.buffer!, moves: [move], elementSize: v.type.byteSize),
-                 reads: [src], writes: [out.buffer!])
+            if v.type.byteSize == 1 || v.type.byteSize == 4 {
+                emit(LayoutStep(label: "layout \(v.name)", src: src, dst: out.buffer!, images: n, channels: c, pixels: h * w,
+                                elementSize: v.type.byteSize, toNHWC: toNHWC), reads: [src], writes: [out.buffer!])
+            } else {
+                // Iterate N, C, H, W so the innermost loop runs along W (long) rather than C.
+                let nchw = contiguousStrides([n, c, h, w]), nhwcStrides = [h * w * c, 1, w * c, c]
+                let move = CopyStep.Move(src: src, srcOffset: 0, dstOffset: 0, shape: [n, c, h, w],
+                                         srcStrides: toNHWC ? nchw : nhwcStrides, dstStrides: toNHWC ? nhwcStrides : nchw)
+                emit(CopyStep(label: "layout \(v.name)", dst: out.buffer!, moves: [move], elementSize: v.type.byteSize),
+                     reads: [src], writes: [out.buffer!])
+            }
         }
         converted[key] = out
         return out

@@ -302,7 +302,8 @@ extension Planner {
         let out = try newValue(node, type: type, shape: x.shape, nhwc: x.nhwc)
         out.quant = qp
         emit(QuantizeStep(label: node.label, x: src, y: out.buffer!, count: x.count, scale: qp.scale, zp: qp.zp,
-                          type: qtype(type)), reads: [src], writes: [out.buffer!])
+                          type: qtype(type), images: x.shape.count == 4 ? max(1, x.shape[0]) : 1),
+             reads: [src], writes: [out.buffer!])
     }
 
     func unaryNode(_ node: Graph.Node) throws {

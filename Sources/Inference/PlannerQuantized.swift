@@ -202,7 +202,8 @@ extension Planner {
         define(tail.output, out)
         emit(QAddStep(label: node.label, a: ab, b: bb, y: out.buffer!, count: out.count, type: qtype(tail.type),
                       aZP: adq.params.zp, aRatio: adq.params.scale / tail.params.scale, bZP: bdq.params.zp,
-                      bRatio: bdq.params.scale / tail.params.scale, yZP: tail.params.zp, lo: tail.lo, hi: tail.hi),
+                      bRatio: bdq.params.scale / tail.params.scale, yZP: tail.params.zp, lo: tail.lo, hi: tail.hi,
+                      images: av.shape.count == 4 ? max(1, av.shape[0]) : 1),
              reads: [ab, bb], writes: [out.buffer!])
         return true
     }

@@ -88,6 +88,19 @@ final class QConvStep: Step {
     }
 }
 
+extension QConvStep: ImageStep {
+    var images: Int { batch }
+    var imageBuffers: [(Buffer, Int)] {
+        [(input, inImageBytes), (output, outImageBytes)] + (residual.map { [($0, outImageBytes)] } ?? [])
+    }
+    func runImage(_ n: Int, _ at: ImageSlot) -> Int32 {
+        var rq = requant
+        if let residual { rq.residual = UnsafeRawPointer(residual.image(n, outImageBytes, at)) }
+        return ick_conv_run(&desc, weights.packed, &rq, input.image(n, inImageBytes, at),
+                            output.image(n, outImageBytes, at), 0, Int32(outPixels), at.scratch)
+    }
+}
+
 /// Int8 MaxPool / AveragePool on NHWC images.
 final class QPoolStep: Step {
     let label: String
@@ -123,6 +136,18 @@ final class QPoolStep: Step {
             if rc != ICK_OK { failure = rc }
         }
         if failure != ICK_OK { throw kernelFailure(label, failure) }
+    }
+}
+
+extension QPoolStep: ImageStep {
+    var images: Int { batch }
+    private var inImage: Int { Int(desc.in_h * desc.in_w * desc.channels) }
+    private var outImage: Int { Int(desc.out_h * desc.out_w * desc.channels) }
+    var imageBuffers: [(Buffer, Int)] { [(input, inImage), (output, outImage)] }
+    func runImage(_ n: Int, _ at: ImageSlot) -> Int32 {
+        let src = input.image(n, inImage, at), dst = output.image(n, outImage, at), end = desc.out_h * desc.out_w
+        return isMax ? ick_maxpool(&desc, src, dst, 0, end)
+            : ick_avgpool(&desc, src, dst, inZP, ratio, outZP, lo, hi, 0, end)
     }
 }
 
@@ -162,6 +187,15 @@ final class QGlobalAvgPoolStep: Step {
     }
 }
 
+extension QGlobalAvgPoolStep: ImageStep {
+    var images: Int { batch }
+    var imageBuffers: [(Buffer, Int)] { [(input, Int(pixels * channels)), (output, Int(channels))] }
+    func runImage(_ n: Int, _ at: ImageSlot) -> Int32 {
+        ick_global_avgpool(pixels, channels, type, input.image(n, Int(pixels * channels), at), 0,
+                           output.image(n, Int(channels), at), inZP, ratio, outZP, lo, hi)
+    }
+}
+
 /// Splits n elements into one contiguous chunk per thread (at least `minChunk` each).
 func forEachChunk(_ ctx: RunContext, _ n: Int, minChunk: Int = 16384, _ body: (_ begin: Int, _ end: Int) -> Void) {
     let parts = max(1, min(ctx.pool.threadCount, n / minChunk))
@@ -174,9 +208,12 @@ final class QAddStep: Step {
     let a: Buffer, b: Buffer, y: Buffer
     let count: Int, type: ick_qtype
     let aZP: Int32, aRatio: Float, bZP: Int32, bRatio: Float, yZP: Int32, lo: Int32, hi: Int32
+    /// Images in the batch when the tensors are batch-major images (rank 4); 1 otherwise.
+    let images: Int
 
     init(label: String, a: Buffer, b: Buffer, y: Buffer, count: Int, type: ick_qtype, aZP: Int32, aRatio: Float,
-         bZP: Int32, bRatio: Float, yZP: Int32, lo: Int32, hi: Int32) {
+         bZP: Int32, bRatio: Float, yZP: Int32, lo: Int32, hi: Int32, images: Int = 1) {
+        self.images = images
         self.label = label
         self.a = a
         self.b = b
@@ -199,13 +236,25 @@ final class QAddStep: Step {
     }
 }
 
+extension QAddStep: ImageStep {
+    var imageBuffers: [(Buffer, Int)] { [(a, count / images), (b, count / images), (y, count / images)] }
+    func runImage(_ n: Int, _ at: ImageSlot) -> Int32 {
+        let per = count / images
+        ick_qadd(per, type, a.image(n, per, at), aZP, aRatio, b.image(n, per, at), bZP, bRatio, y.image(n, per, at),
+                 yZP, lo, hi)
+        return Int32(ICK_OK)
+    }
+}
+
 /// QuantizeLinear (per tensor): float -> uint8/int8.
 final class QuantizeStep: Step {
     let label: String
     let x: Buffer, y: Buffer
     let count: Int, scale: Float, zp: Int32, type: ick_qtype
+    /// Images in the batch when the tensor is a batch of images (rank 4); 1 otherwise.
+    let images: Int
 
-    init(label: String, x: Buffer, y: Buffer, count: Int, scale: Float, zp: Int32, type: ick_qtype) {
+    init(label: String, x: Buffer, y: Buffer, count: Int, scale: Float, zp: Int32, type: ick_qtype, images: Int = 1) {
         self.label = label
         self.x = x
         self.y = y
@@ -213,11 +262,59 @@ final class QuantizeStep: Step {
         self.scale = scale
         self.zp = zp
         self.type = type
+        self.images = images
     }
 
     func run(_ ctx: RunContext) throws {
         let src = x.ptr.assumingMemoryBound(to: Float.self)
         forEachChunk(ctx, count) { s, e in ick_quantize_f32(e - s, src + s, scale, zp, type, y.ptr + s) }
+    }
+}
+
+extension QuantizeStep: ImageStep {
+    var imageBuffers: [(Buffer, Int)] { [(x, count / images * 4), (y, count / images)] }
+    func runImage(_ n: Int, _ at: ImageSlot) -> Int32 {
+        let per = count / images
+        ick_quantize_f32(per, x.image(n, per * 4, at).assumingMemoryBound(to: Float.self), scale, zp, type,
+                         y.image(n, per, at))
+        return Int32(ICK_OK)
+    }
+}
+
+/// NCHW <-> NHWC of a batch of images (1- or 4-byte elements), image by image.
+final class LayoutStep: Step {
+    let label: String
+    let src: Buffer, dst: Buffer
+    let images: Int, channels: Int, pixels: Int, elementSize: Int
+    let toNHWC: Bool
+
+    init(label: String, src: Buffer, dst: Buffer, images: Int, channels: Int, pixels: Int, elementSize: Int,
+         toNHWC: Bool) {
+        self.label = label
+        self.src = src
+        self.dst = dst
+        self.images = images
+        self.channels = channels
+        self.pixels = pixels
+        self.elementSize = elementSize
+        self.toNHWC = toNHWC
+    }
+
+    private var imageBytes: Int { channels * pixels * elementSize }
+
+    func run(_ ctx: RunContext) throws {
+        ctx.pool.parallelFor(images) { n, _ in
+            _ = ick_layout_image(toNHWC ? 1 : 0, channels, pixels, elementSize, src.ptr + n * imageBytes,
+                                 dst.ptr + n * imageBytes)
+        }
+    }
+}
+
+extension LayoutStep: ImageStep {
+    var imageBuffers: [(Buffer, Int)] { [(src, imageBytes), (dst, imageBytes)] }
+    func runImage(_ n: Int, _ at: ImageSlot) -> Int32 {
+        ick_layout_image(toNHWC ? 1 : 0, channels, pixels, elementSize, src.image(n, imageBytes, at),
+                         dst.image(n, imageBytes, at))
     }
 }
 

@@ -12,6 +12,10 @@ final class ThreadPool: @unchecked Sendable {
         var job: ((Int, Int) -> Void)?
         var jobCount = 0
         var stopping = false
+        /// Dynamic jobs: the next item to hand out (under `lock`).
+        var dynamic = false
+        var next = 0
+        let lock = NSLock()
 
         init(threadCount: Int) {
             self.threadCount = threadCount
@@ -29,6 +33,19 @@ final class ThreadPool: @unchecked Sendable {
 
         func runShare(_ t: Int) {
             guard let job else { return }
+            if dynamic {
+                // Each thread's first item is fixed (item t), so every thread runs the job's code in every call
+                // (a first run on a thread can allocate once, e.g. runtime caches; a warm-up must cover it).
+                if t < jobCount { job(t, t) }
+                while true {
+                    lock.lock()
+                    let i = next
+                    next += 1
+                    lock.unlock()
+                    if i >= jobCount { return }
+                    job(i, t)
+                }
+            }
             var i = t
             while i < jobCount {
                 job(i, t)
@@ -58,8 +75,9 @@ final class ThreadPool: @unchecked Sendable {
         for _ in 1..<max(threadCount, 1) { state.done.wait() }
     }
 
-    /// Runs body(item, threadIndex) for item in 0..<count; thread t takes items t, t+T, t+2T, ...
-    func parallelFor(_ count: Int, _ body: (Int, Int) -> Void) {
+    /// Runs body(item, threadIndex) for item in 0..<count; thread t takes items t, t+T, t+2T, ... or, when
+    /// `dynamic` (few large items), item t and then the next item not yet taken.
+    func parallelFor(_ count: Int, dynamic: Bool = false, _ body: (Int, Int) -> Void) {
         if threadCount == 1 || count <= 1 {
             for i in 0..<count { body(i, 0) }
             return
@@ -67,6 +85,8 @@ final class ThreadPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { escapable in
             state.job = escapable
             state.jobCount = count
+            state.dynamic = dynamic
+            state.next = min(threadCount, count) /* items below are each thread's first (see runShare) */
             let helpers = min(threadCount, count) - 1
             for t in 1...helpers { state.start[t].signal() }
             state.runShare(0)

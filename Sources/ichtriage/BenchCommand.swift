@@ -44,6 +44,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also print the slowest steps of each model (our engine, last thread count).")
     var profile = false
 
+    @Option(help: "How many of the slowest steps --profile prints.")
+    var profileSteps = 12
+
+    @Flag(help: "Run our engine layer by layer over the batch instead of image by image (to measure the difference).")
+    var layerByLayer = false
+
     @Option(help: "int8 peak GMAC/s per core for the share-of-peak column (default: measured figure for the variant, see Benchmarks/engine-results.md).")
     var peakGmacs: Double?
 
@@ -79,7 +85,7 @@ struct BenchCommand: ParsableCommand {
             }
             let batch = slices ?? (name == "resnext101" ? 2 : 16)
             for t in threadCounts {
-                let model = try InferenceModel(contentsOf: URL(fileURLWithPath: path), options: EngineOptions(threads: t))
+                let model = try InferenceModel(contentsOf: URL(fileURLWithPath: path), options: EngineOptions(threads: t, imageByImage: !layerByLayer))
                 let plan = try model.plan(inputShapes: model.defaultShapes(batch: batch))
                 let inputName = model.inputs[0].name
                 var input = Tensor(zeros: .float32, shape: plan.inputs[inputName]!.shape)
@@ -97,7 +103,7 @@ struct BenchCommand: ParsableCommand {
                 if profile {
                     let steps = try plan.profile()
                     let total = steps.reduce(0) { $0 + $1.seconds }
-                    for s in steps.sorted(by: { $0.seconds > $1.seconds }).prefix(12) {
+                    for s in steps.sorted(by: { $0.seconds > $1.seconds }).prefix(max(1, profileSteps)) {
                         print(String(format: "  %6.2f ms %5.1f%%  %6.1f GMAC/s  %@", s.seconds * 1e3, 100 * s.seconds / total,
                                      Double(s.macs) / s.seconds / 1e9, s.label as NSString))
                     }

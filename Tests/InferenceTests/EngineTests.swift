@@ -96,6 +96,25 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(a["probs"], b["probs"])
     }
 
+    /// Image by image (whole images through stretches of per-image layers, their intermediates in per-thread
+    /// image arenas) gives exactly what layer by layer gives, with every thread count. (Named to run after
+    /// testRunAllocatesNothing: the worker threads of the models it frees would disturb that test's heap probe.)
+    func testStretchesImageByImageEqualLayerByLayer() throws {
+        let data = try ModelBuilder.smallQDQ(channels: 8).data()
+        let x = input([6, 3, 8, 8], seed: 11)
+        let layers = try InferenceModel(data: data, options: EngineOptions(threads: 2, imageByImage: false))
+        let reference = try layers.run(["x": x], extraOutputs: ["pq"])
+        for threads in [1, 2, 3] {
+            let model = try InferenceModel(data: data, options: EngineOptions(threads: threads))
+            let plan = try model.plan(inputShapes: ["x": [6, 3, 8, 8]], extraOutputs: ["pq"])
+            XCTAssertGreaterThan(plan.imageArenaPerThread, 0, "the convolutions should form an image-by-image stretch")
+            let out = try model.run(["x": x], extraOutputs: ["pq"])
+            XCTAssertEqual(out["pq"], reference["pq"], "\(threads) threads")
+            XCTAssertEqual(out["probs"], reference["probs"], "\(threads) threads")
+            XCTAssertEqual(try plan.profile().count, plan.stepLabels.count)
+        }
+    }
+
     /// No heap allocation inside a run: the engine's allocation counter (arenas, scratch) does not move, and
     /// glibc's in-use heap bytes are the same before and after repeated runs.
     func testRunAllocatesNothing() throws {

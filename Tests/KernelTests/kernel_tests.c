@@ -28,7 +28,8 @@ static void check(int ok, const char *what) {
 /* ---- convolution ---- */
 typedef struct conv_case {
     int32_t h, w, cin, cout, kh, kw, sh, sw, pt, pl, pb, pr, groups;
-    int fill; /* 0 random, 1 saturation (max activations, min weights), 2 small values with tie-heavy mult */
+    int fill; /* 0 random, 1 saturation (max activations, min weights), 2 small values with tie-heavy mult,
+               * 3 random values with extreme multipliers (huge, inf, NaN) */
     int32_t batch; /* 0 = 1 */
 } conv_case;
 
@@ -68,6 +69,10 @@ static const conv_case conv_cases[] = {
     {3, 3, 512, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
     {2, 2, 2048, 17, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0},
     {5, 5, 40, 40, 3, 3, 1, 1, 1, 1, 1, 1, 40, 1, 0},
+    /* extreme multipliers (fill 3): every saturation path of the epilogues */
+    {4, 9, 40, 48, 1, 1, 1, 1, 0, 0, 0, 0, 1, 3, 0},
+    {6, 6, 24, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 3, 0},
+    {5, 7, 48, 48, 3, 3, 1, 1, 1, 1, 1, 1, 48, 3, 0},
     /* batches: pixel ranges crossing images */
     {5, 4, 24, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 3},
     {4, 4, 48, 48, 3, 3, 2, 2, 1, 1, 1, 1, 48, 0, 3},
@@ -142,10 +147,14 @@ static void run_conv_ex(const conv_case *cc, ick_qtype type, int32_t zp, int res
         bias[n] = cc->fill == 2 ? rnd_range(-20, 20) : rnd_range(-30000, 30000);
         mult[n] = cc->fill == 2 ? 0.5f : cc->fill == 1 ? 1e-6f * (1 + rnd_unit())
                                        : (1.0f + 3 * rnd_unit()) / (sqrtf((float)k) * 64.0f * 40.0f);
+        if (cc->fill == 3) { /* out-of-range products: beyond +-65536, beyond +-2^31, inf, NaN, around +-32768 */
+            static const float extreme[] = {1e6f, -1e6f, 3e9f, INFINITY, -INFINITY, NAN, 1.0f, -1.0f, 0.25f, 2e-3f};
+            mult[n] = extreme[rnd_range(0, 9)];
+        }
     }
     ick_requant rq = {.mult = mult, .out_zp = rnd_range(ick_qmin(type), ick_qmax(type)), .lo = ick_qmin(type),
                       .hi = ick_qmax(type)};
-    if (relu) rq.lo = rq.out_zp;
+    if (relu) { rq.lo = rq.out_zp; rq.hi = rnd_range(0, 1) ? ick_qmax(type) : rnd_range(rq.out_zp, ick_qmax(type)); } /* Relu or Clip */
     if (residual) {
         rq.residual = res; rq.residual_stride = out_extra ? os : 0; rq.residual_zp = rnd_range(ick_qmin(type), ick_qmax(type));
         rq.mid_ratio = 0.5f + rnd_unit(); rq.residual_ratio = 0.5f + rnd_unit();
@@ -389,6 +398,31 @@ static void test_elementwise(void) {
 }
 
 /* ---- fp32 ---- */
+/* NCHW <-> NHWC of one image against the index definition (3-channel bytes have their own loop). */
+static void test_layout(void) {
+    static const size_t shapes[][2] = {{3, 1}, {3, 257}, {1, 40}, {5, 17}, {16, 33}, {40, 3}, {64, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int es = 1; es <= 4; es += 3)
+            for (int to = 0; to < 2; to++) {
+                const size_t c = shapes[s][0], p = shapes[s][1], n = c * p * (size_t)es;
+                uint8_t *src = xalloc(n), *dst = xalloc(n);
+                for (size_t i = 0; i < n; i++) src[i] = (uint8_t)rnd();
+                int rc = ick_layout_image(to, c, p, (size_t)es, src, dst);
+                size_t bad = 0;
+                for (size_t ci = 0; ci < c; ci++)
+                    for (size_t pi = 0; pi < p; pi++) {
+                        const size_t nchw = (ci * p + pi) * es, nhwc = (pi * c + ci) * es;
+                        bad += memcmp(to ? dst + nhwc : dst + nchw, to ? src + nchw : src + nhwc, (size_t)es) != 0;
+                    }
+                char msg[128];
+                snprintf(msg, sizeof msg, "layout %s c=%zu pixels=%zu elem %d: %zu wrong", to ? "to NHWC" : "to NCHW", c, p, es, bad);
+                check(rc == ICK_OK && bad == 0, msg);
+                free(src); free(dst);
+            }
+    uint8_t b[8];
+    check(ick_layout_image(1, 2, 2, 2, b, b + 4) == ICK_ERR_ARG, "layout of 2-byte elements refused");
+}
+
 static void test_fp32(void) {
     const int32_t m = 5, n = 13, k = 37;
     float a[5 * 37], w[13 * 37], bias[13], c[5 * 13];
@@ -452,6 +486,7 @@ int main(void) {
     test_conv_random(200);
     test_conv_errors();
     test_pool();
+    test_layout();
     test_elementwise();
     test_fp32();
     printf("kernels: %d passed, %d failed, %d skipped\n", passed, failed, skipped);

@@ -163,6 +163,10 @@ void ick_dequantize_f32(size_t n, const void *q, ick_qtype type, float scale, in
 void ick_qadd(size_t n, ick_qtype type, const void *a, int32_t a_zp, float a_ratio, const void *b,
               int32_t b_zp, float b_ratio, void *y, int32_t y_zp, int32_t lo, int32_t hi);
 
+/* Layout of one image: NCHW [channels][pixels] -> NHWC [pixels][channels] (to_nhwc = 1) or back (0), for
+ * elements of 1 or 4 bytes (ICK_ERR_ARG otherwise). src and dst do not overlap. */
+int ick_layout_image(int to_nhwc, size_t channels, size_t pixels, size_t elem_size, const void *src, void *dst);
+
 /* ---- fp32 (LSTM and float models) ---------------------------------------------------------------- */
 /* C[m][n] = (accumulate ? C[m][n] : 0) + bias[n] (bias may be NULL) + sum_k A[m][k] * W[n][k].
  * Not bit-identical across variants (summation order); exact to fp32 rounding. */
