@@ -113,7 +113,8 @@ public final class AnalysisService: Service, @unchecked Sendable {
         do {
             let raised = try store.complete(jobID: job.id, tier: outcome.tier, record: outcome.record)
             logger.info("series analysed", metadata: [
-                "series": "\(job.series)", "tier": "\(outcome.tier)", "alert": "\(raised ? "raised" : "already raised before")",
+                // "result", not "alert": every tier (NEGATIVE too) is stored once per series.
+                "series": "\(job.series)", "tier": "\(outcome.tier)", "result": "\(raised ? "new" : "already recorded before")",
             ])
             if raised, let alert = try store.alerts(limit: 20).first(where: { $0.series == job.series }) {
                 onAlert(alert)
