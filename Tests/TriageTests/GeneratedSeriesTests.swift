@@ -20,7 +20,7 @@ final class GeneratedSeriesTests: XCTestCase {
     /// chance 12 %): passed.
     func testTrainedModelOnGeneratedSeries() throws {
         guard ProcessInfo.processInfo.environment["ICHTRIAGE_MODEL_CHECK"] == "1" else {
-            throw XCTSkip("model quality check is opt-in (make model-check): slow in debug builds, and the shipped model does not pass it yet")
+            throw XCTSkip("model quality check is opt-in (make model-check): it takes 7-10 minutes in a debug build")
         }
         let model = try S.trainedModel()
         let pipeline = TriagePipeline(modelFolder: model)
