@@ -20,6 +20,7 @@ extension Planner {
         case "Gemm", "MatMul": return try quantizedGemm(node)
         case "Add": return try quantizedAdd(node)
         case "MaxPool", "AveragePool", "GlobalAveragePool": return try quantizedPool(node)
+        case "Relu", "Clip": return try quantizedActivation(index, node)
         default: return false
         }
     }
@@ -184,6 +185,34 @@ extension Planner {
         guard let ov = values[other], let odq = ov.dq, ov.shape == shape, odq.source.type == tail.type,
               let sum = try quantizeAfter(add.outputs[0]), sum.type == tail.type else { return nil }
         return (odq.source, odq.params, sum, [dqIdx, addIdx] + sum.nodes)
+    }
+
+    /// DequantizeLinear -> Relu/Clip -> QuantizeLinear on a uint8/int8 tensor (an activation the quantizer left
+    /// outside its conv, as in the detector's stem) as a 256-entry table: the input has only 256 values, and the
+    /// table is made by the very operations of the unfused steps (ick_dequantize_f32, the activation as
+    /// UnaryStep computes it, ick_quantize_f32), so the result is the same bit for bit, without the float tensors.
+    func quantizedActivation(_ index: Int, _ node: Graph.Node) throws -> Bool {
+        guard let xv = try input(node, 0), let xdq = xv.dq, let tail = try quantizeAfter(node.inputs[0]),
+              tail.nodes.count == 2, tail.nodes[0] == index else { return false }
+        let (lo, hi) = try clipBounds(node)
+        let bytes = (0..<256).map { UInt8($0) }
+        var f = [Float](repeating: 0, count: 256)
+        ick_dequantize_f32(256, bytes, qtype(xdq.source.type), xdq.params.scale, xdq.params.zp, &f)
+        for i in 0..<256 { f[i] = node.op == "Relu" ? max(f[i], 0) : min(max(f[i], lo), hi) }
+        var table = [UInt8](repeating: 0, count: 256)
+        ick_quantize_f32(256, f, tail.params.scale, tail.params.zp, qtype(tail.type), &table)
+        let keepNHWC = xv.shape.count == 4 && xdq.source.nhwc
+        let src = try runtime(keepNHWC ? try nhwc(xdq.source) : try plain(xdq.source))
+        fused.formUnion(tail.nodes)
+        let out = PValue(name: tail.output, type: tail.type, shape: xv.shape)
+        out.nhwc = keepNHWC
+        out.quant = tail.params
+        out.buffer = try newBuffer(count: out.count, type: tail.type, what: tail.output)
+        define(tail.output, out)
+        emit(QTableStep(label: "\(node.label) (int8 table)", x: src, y: out.buffer!, count: out.count, table: table,
+                        images: xv.shape.count == 4 ? max(1, xv.shape[0]) : 1),
+             reads: [src], writes: [out.buffer!])
+        return true
     }
 
     func quantizedAdd(_ node: Graph.Node) throws -> Bool {

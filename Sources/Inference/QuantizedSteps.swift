@@ -246,6 +246,49 @@ extension QAddStep: ImageStep {
     }
 }
 
+/// An elementwise uint8/int8 -> uint8/int8 map given as a table indexed by the input byte (see
+/// `Planner.quantizedActivation`).
+final class QTableStep: Step {
+    let label: String
+    let x: Buffer, y: Buffer
+    let count: Int
+    /// Images in the batch when the tensor is a batch of images (rank 4); 1 otherwise.
+    let images: Int
+    private let table: UnsafeMutablePointer<UInt8>
+
+    init(label: String, x: Buffer, y: Buffer, count: Int, table: [UInt8], images: Int = 1) {
+        precondition(table.count == 256)
+        self.label = label
+        self.x = x
+        self.y = y
+        self.count = count
+        self.images = images
+        self.table = .allocate(capacity: 256)
+        self.table.initialize(from: table, count: 256)
+    }
+
+    deinit { table.deallocate() }
+
+    @inline(__always)
+    private func apply(_ src: UnsafeMutableRawPointer, _ dst: UnsafeMutableRawPointer, _ n: Int) {
+        let s = src.assumingMemoryBound(to: UInt8.self), d = dst.assumingMemoryBound(to: UInt8.self), t = table
+        for i in 0..<n { d[i] = t[Int(s[i])] }
+    }
+
+    func run(_ ctx: RunContext) throws {
+        forEachChunk(ctx, count) { b, e in apply(x.ptr + b, y.ptr + b, e - b) }
+    }
+}
+
+extension QTableStep: ImageStep {
+    var imageBuffers: [(Buffer, Int)] { [(x, count / images), (y, count / images)] }
+    func runImage(_ n: Int, _ at: ImageSlot) -> Int32 {
+        let per = count / images
+        apply(x.image(n, per, at), y.image(n, per, at), per)
+        return Int32(ICK_OK)
+    }
+}
+
 /// QuantizeLinear (per tensor): float -> uint8/int8.
 final class QuantizeStep: Step {
     let label: String

@@ -197,6 +197,49 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(held.output("probs").shape.first, 3, "the evicted plan still ran on its own shapes")
     }
 
+    /// DequantizeLinear -> Relu/Clip -> QuantizeLinear on an int8 tensor runs as a 256-entry table (the
+    /// detector's stem has it) and gives exactly what the float steps give, for uint8 and int8, Relu and Clip.
+    func testQuantizedActivationRunsAsAnExactTable() throws {
+        for (type, op) in [(ElementType.uint8, "Relu"), (.int8, "Relu"), (.uint8, "Clip"), (.int8, "Clip")] {
+            var b = ModelBuilder()
+            b.input("x", .float32, [nil, 3, 8, 8])
+            let zp: (Int) -> Tensor = { type == .uint8 ? Tensor(elements: [UInt8($0)], type: .uint8, shape: []) : Tensor(elements: [Int8($0 - 128)], type: .int8, shape: []) }
+            b.floats("s1", [0.037], [])
+            b.initializer("z1", zp(131))
+            b.floats("s2", [0.0113], [])
+            b.initializer("z2", zp(type == .uint8 ? 0 : 128))
+            b.node("QuantizeLinear", ["x", "s1", "z1"], ["xq"])
+            b.node("DequantizeLinear", ["xq", "s1", "z1"], ["xd"])
+            if op == "Relu" {
+                b.node("Relu", ["xd"], ["a"])
+            } else {
+                b.floats("lo", [-0.5], [])
+                b.floats("hi", [1.9], [])
+                b.node("Clip", ["xd", "lo", "hi"], ["a"])
+            }
+            b.node("QuantizeLinear", ["a", "s2", "z2"], ["aq"])
+            b.node("DequantizeLinear", ["aq", "s2", "z2"], ["y"])
+            b.output("y")
+            let model = try InferenceModel(data: try b.data(), options: EngineOptions(threads: 2))
+            let plan = try model.plan(inputShapes: ["x": [2, 3, 8, 8]])
+            XCTAssertEqual(plan.stepLabels.filter { $0.contains("int8 table") }.count, 1, "\(type) \(op): \(plan.stepLabels)")
+            let xs: [Float] = (0..<384).map { (i: Int) -> Float in Float(i % 97) * 0.11 - 5.3 }
+            try plan.setInput("x", Tensor(floats: xs, shape: [2, 3, 8, 8]))
+            try plan.run()
+            let got = plan.output("y").floats
+            // ONNX's definitions, step by step in float.
+            let (lo, hi): (Float, Float) = op == "Relu" ? (0, .infinity) : (-0.5, 1.9)
+            let (qmin, qmax): (Float, Float) = type == .uint8 ? (0, 255) : (-128, 127)
+            let z1: Float = type == .uint8 ? 131 : 3, z2: Float = 0
+            for (i, x) in xs.enumerated() {
+                let q1 = min(max((x / 0.037).rounded(.toNearestOrEven) + z1, qmin), qmax)
+                let a = min(max((q1 - z1) * 0.037, lo), hi)
+                let q2 = min(max((a / 0.0113).rounded(.toNearestOrEven) + z2, qmin), qmax)
+                XCTAssertEqual(got[i], (q2 - z2) * 0.0113, "\(type) \(op) at \(i), x = \(x)")
+            }
+        }
+    }
+
     /// Gather on every axis, with 1-D, 2-D and scalar indices and a negative index, against a direct
     /// computation. (A wrong output stride for dims after the gathered axis was found by the ONNX fuzzer.)
     func testGatherOnEveryAxis() throws {
