@@ -2,7 +2,8 @@ import CKernels
 import Foundation
 
 /// QDQ fusion: DequantizeLinear -> {Conv, Gemm, MatMul, Add, pools} -> [Relu/Clip] -> QuantizeLinear chains become
-/// single int8 kernel calls with fused requantization (and a following residual Add folded into the conv).
+/// single int8 kernel calls with fused requantization (and a following residual Add folded into the conv);
+/// DequantizeLinear -> Relu/Clip -> QuantizeLinear alone becomes a 256-entry table.
 extension Planner {
     /// The QuantizeLinear that ends a fusable chain, with the Relu/Clip folded in as clamp bounds.
     struct QTail {
