@@ -63,6 +63,18 @@ extension Planner {
                      hi: quantizedBound(bounds.1, params, type), nodes: nodes)
     }
 
+    /// Marks the chain's nodes done and defines its QuantizeLinear output: a new int8 buffer with the tail's
+    /// quantization, in the given layout.
+    func defineTailOutput(_ tail: QTail, shape: [Int], nhwc: Bool) throws -> PValue {
+        fused.formUnion(tail.nodes)
+        let out = PValue(name: tail.output, type: tail.type, shape: shape)
+        out.nhwc = nhwc
+        out.quant = tail.params
+        out.buffer = try newBuffer(count: out.count, type: tail.type, what: tail.output)
+        define(tail.output, out)
+        return out
+    }
+
     /// Bias as int32 in the accumulator's scale (in_scale * w_scale[n]).
     func accumulatorBias(_ node: Graph.Node, _ i: Int, inScale: Float, wScale: [Float], n: Int) throws -> [Int32]?? {
         guard let bv = try input(node, i) else { return .some(nil) }
@@ -204,12 +216,7 @@ extension Planner {
         ick_quantize_f32(256, f, tail.params.scale, tail.params.zp, qtype(tail.type), &table)
         let keepNHWC = xv.shape.count == 4 && xdq.source.nhwc
         let src = try runtime(keepNHWC ? try nhwc(xdq.source) : try plain(xdq.source))
-        fused.formUnion(tail.nodes)
-        let out = PValue(name: tail.output, type: tail.type, shape: xv.shape)
-        out.nhwc = keepNHWC
-        out.quant = tail.params
-        out.buffer = try newBuffer(count: out.count, type: tail.type, what: tail.output)
-        define(tail.output, out)
+        let out = try defineTailOutput(tail, shape: xv.shape, nhwc: keepNHWC)
         emit(QTableStep(label: "\(node.label) (int8 table)", x: src, y: out.buffer!, count: out.count, table: table,
                         images: xv.shape.count == 4 ? max(1, xv.shape[0]) : 1),
              reads: [src], writes: [out.buffer!])
@@ -224,12 +231,7 @@ extension Planner {
         let a = toNHWC ? try nhwc(adq.source) : try plain(adq.source)
         let b = toNHWC ? try nhwc(bdq.source) : try plain(bdq.source)
         let ab = try runtime(a), bb = try runtime(b)
-        fused.formUnion(tail.nodes)
-        let out = PValue(name: tail.output, type: tail.type, shape: av.shape)
-        out.nhwc = toNHWC
-        out.quant = tail.params
-        out.buffer = try newBuffer(count: out.count, type: tail.type, what: tail.output)
-        define(tail.output, out)
+        let out = try defineTailOutput(tail, shape: av.shape, nhwc: toNHWC)
         emit(QAddStep(label: node.label, a: ab, b: bb, y: out.buffer!, count: out.count, type: qtype(tail.type),
                       aZP: adq.params.zp, aRatio: adq.params.scale / tail.params.scale, bZP: bdq.params.zp,
                       bRatio: bdq.params.scale / tail.params.scale, yZP: tail.params.zp, lo: tail.lo, hi: tail.hi,
@@ -258,12 +260,7 @@ extension Planner {
         }
         let src = try nhwc(xdq.source)
         let inBuf = try runtime(src)
-        fused.formUnion(tail.nodes)
-        let out = PValue(name: tail.output, type: tail.type, shape: [g.n, g.c, g.oh, g.ow])
-        out.nhwc = true
-        out.quant = tail.params
-        out.buffer = try newBuffer(count: out.count, type: tail.type, what: tail.output)
-        define(tail.output, out)
+        let out = try defineTailOutput(tail, shape: [g.n, g.c, g.oh, g.ow], nhwc: true)
         let ratio = xdq.params.scale / tail.params.scale
         if node.op == "GlobalAveragePool" {
             emit(QGlobalAvgPoolStep(label: node.label, input: inBuf, output: out.buffer!, batch: g.n, pixels: g.h * g.w,

@@ -54,7 +54,7 @@ final class GeneratedSeriesTests: XCTestCase {
             let generated = phantom.output.slices
             for key in a.keyImages {
                 guard let slice = series.slices.first(where: { $0.sopInstanceUID == key.keySlice.sopInstanceUID }),
-                      let k = generated.indices.min(by: { abs(generated[$0].position[2] - slice.imagePosition[2]) < abs(generated[$1].position[2] - slice.imagePosition[2]) })
+                      let k = CAMScore.generatedIndex(of: slice, in: generated)
                 else { continue }
                 let mask = generated[k].mask, tissue = phantom.slices[k].tissue
                 guard mask.contains(where: { $0 != 0 }) else { continue }
@@ -87,9 +87,7 @@ struct CAMScore {
     init(mask: [UInt8], tissue: [UInt8], matrix m: Int, peak: (row: Double, column: Double), grid: (rows: Int, columns: Int)) {
         self.grid = grid
         let r = Int(peak.row.rounded()), c = Int(peak.column.rounded())
-        var near = false
-        for y in max(0, r - 3)...min(m - 1, r + 3) { for x in max(0, c - 3)...min(m - 1, c + 3) where mask[y * m + x] != 0 { near = true } }
-        peakNearMask = near
+        peakNearMask = Self.isNear(peak, mask: mask, matrix: m, within: 3)
         let cellH = m / grid.rows, cellW = m / grid.columns
         func cell(_ i: Int, _ j: Int) -> (bleed: Bool, head: Bool) {
             var bleed = false, head = false
@@ -106,5 +104,20 @@ struct CAMScore {
         peakCellOnMask = cells[min(grid.rows - 1, max(0, r) / cellH) * grid.columns + min(grid.columns - 1, max(0, c) / cellW)].bleed
         let inHead = cells.filter(\.head)
         chance = inHead.isEmpty ? 0 : Double(inHead.filter(\.bleed).count) / Double(inHead.count)
+    }
+
+    /// The generated slice a series slice came from, found by position along z (the intake's order
+    /// need not be the generator's).
+    static func generatedIndex(of slice: CTSlice, in generated: [GeneratedSlice]) -> Int? {
+        generated.indices.min { abs(generated[$0].position[2] - slice.imagePosition[2]) < abs(generated[$1].position[2] - slice.imagePosition[2]) }
+    }
+
+    /// A bleed pixel lies within `radius` pixels (square neighbourhood) of the peak.
+    static func isNear(_ peak: (row: Double, column: Double), mask: [UInt8], matrix m: Int, within radius: Int) -> Bool {
+        let r = Int(peak.row.rounded()), c = Int(peak.column.rounded())
+        for y in max(0, r - radius)...min(m - 1, r + radius) {
+            for x in max(0, c - radius)...min(m - 1, c + radius) where mask[y * m + x] != 0 { return true }
+        }
+        return false
     }
 }

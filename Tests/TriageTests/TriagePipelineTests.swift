@@ -158,14 +158,11 @@ final class TriagePipelineTests: XCTestCase {
         var checked = 0, onMask = 0
         for key in analysis.keyImages where key.label == .any {
             let slice = try XCTUnwrap(series.slices.first { $0.sopInstanceUID == key.keySlice.sopInstanceUID })
-            let k = try XCTUnwrap(generated.indices.min { abs(generated[$0].position[2] - slice.imagePosition[2]) < abs(generated[$1].position[2] - slice.imagePosition[2]) })
+            let k = try XCTUnwrap(CAMScore.generatedIndex(of: slice, in: generated))
             let mask = generated[k].mask
             guard mask.filter({ $0 != 0 }).count > 400 else { continue } // a cross-section the size of a few CAM cells
             checked += 1
-            let r = Int(key.camPeak.row.rounded()), c = Int(key.camPeak.column.rounded())
-            var hit = false
-            for y in max(0, r - 8)...min(m - 1, r + 8) { for x in max(0, c - 8)...min(m - 1, c + 8) where mask[y * m + x] != 0 { hit = true } }
-            if hit { onMask += 1 }
+            if CAMScore.isNear(key.camPeak, mask: mask, matrix: m, within: 8) { onMask += 1 }
         }
         XCTAssertGreaterThan(checked, 0, "no key slice with a large bleed cross-section: \(analysis.keyImages.map(\.keySlice.index))")
         XCTAssertEqual(onMask, checked, "the CAM peak of a model that looks for blood missed the bleed on \(checked - onMask) of \(checked) key slices")
