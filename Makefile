@@ -31,6 +31,7 @@ test: setup pyenv test-units test-kernels test-swift
 	@echo "make test: all suites passed"
 
 test-swift:
+	@[ -d "$(DATA)/ge-hispeed-human" ] || echo "WARNING: no real exams at $(DATA) (set DATA=...): the tests that use them will be skipped, each saying so"
 	ICHTRIAGE_SHARED_DATA=$(DATA) ICHTRIAGE_VENV=$(abspath $(VENV_TOOLS)) \
 	  $(SWIFT) test 2>&1 | tee build-swift-test.log | grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Wrapping|Linking|Merging)'; \
 	  exit $${PIPESTATUS[0]}

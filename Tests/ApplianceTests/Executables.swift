@@ -27,6 +27,15 @@ enum Executables {
         return packageRoot.appendingPathComponent("../shared/data/real-head-ct").standardized
     }
 
+    /// One real exam's folder under `sharedData`; the test is skipped, with the reason, when it is missing.
+    static func realExam(_ name: String) throws -> URL {
+        let folder = sharedData.appendingPathComponent(name)
+        guard FileManager.default.fileExists(atPath: folder.path) else {
+            throw XCTSkip("the real exam \(name) is not at \(folder.path) (set ICHTRIAGE_SHARED_DATA)")
+        }
+        return folder
+    }
+
     struct Result {
         var status: Int32
         var stdout: String

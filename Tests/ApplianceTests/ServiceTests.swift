@@ -60,8 +60,6 @@ final class ServiceTests: XCTestCase {
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
-    private var sharedData: URL { Executables.sharedData }
-
     private func configuration() -> ApplianceConfiguration {
         var c = ApplianceConfiguration()
         c.dropFolders = [root.appendingPathComponent("drop").path]
@@ -79,7 +77,7 @@ final class ServiceTests: XCTestCase {
     /// Copies the GE exam into the drop folder under `name`, optionally renaming the patient.
     private func dropGEExam(as name: String, patientName: String? = nil) throws {
         let target = root.appendingPathComponent("drop/\(name)")
-        try FileManager.default.copyItem(at: sharedData.appendingPathComponent("ge-hispeed-human"), to: target)
+        try FileManager.default.copyItem(at: Executables.realExam("ge-hispeed-human"), to: target)
         if let patientName {
             let files = try FileManager.default.contentsOfDirectory(atPath: target.path).map { target.appendingPathComponent($0).path }
             let p = Process()
@@ -192,7 +190,7 @@ final class ServiceTests: XCTestCase {
         let runtime = try ApplianceRuntime(configuration: c, notifier: SystemdNotifier(environment: [:]))
         let analyzer = FakeAnalyzer()
         let logs = LogCapture()
-        let source = sharedData.appendingPathComponent("ge-hispeed-human")
+        let source = try Executables.realExam("ge-hispeed-human")
         let files = try FileManager.default.contentsOfDirectory(atPath: source.path).sorted()
         let stick = root.appendingPathComponent("drop/sdb1")
         try await withAppliance(runtime, analyzer: analyzer, logger: logs.logger) {
