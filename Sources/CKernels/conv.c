@@ -16,8 +16,8 @@ typedef struct ick_pack_header {
     int32_t isa;
     int32_t depthwise;
     int32_t groups, cout_g, k, kp, npanels, nr;
+    int32_t bytes; /* 1: packed in the variant's byte format (variant->bytes), 0: its own */
     uint64_t offsets_bytes, panel_bytes, group_bytes;
-    uint8_t reserved[ICK_ALIGN - 9 * 4 - 3 * 8 - 4];
 } ick_pack_header;
 _Static_assert(sizeof(ick_pack_header) == ICK_ALIGN, "header is one cache line");
 
@@ -129,13 +129,37 @@ static int plan(const ick_variant *v, const ick_conv_desc *d, layout *L) {
     return ICK_OK;
 }
 
+/* Sizes cover both formats of a variant: which one the packer picks depends on the weights. */
 size_t ick_conv_packed_size_v(const ick_variant *v, const ick_conv_desc *d) {
-    layout L;
-    return plan(v, d, &L) == ICK_OK ? L.total : 0;
+    layout L, B;
+    if (plan(v, d, &L) != ICK_OK) return 0;
+    return v->bytes && plan(v->bytes, d, &B) == ICK_OK && B.total > L.total ? B.total : L.total;
 }
 size_t ick_conv_scratch_size_v(const ick_variant *v, const ick_conv_desc *d) {
-    layout L;
-    return plan(v, d, &L) == ICK_OK ? L.scratch : 0;
+    layout L, B;
+    if (plan(v, d, &L) != ICK_OK) return 0;
+    return v->bytes && plan(v->bytes, d, &B) == ICK_OK && B.scratch > L.scratch ? B.scratch : L.scratch;
+}
+
+int ick_conv_bytes_exact(const ick_conv_desc *d, const int8_t *weights) {
+    if (ick_conv_check(d) != ICK_OK || !weights) return 0;
+    const int32_t taps = d->kernel_h * d->kernel_w, cin_g = d->in_c / d->groups, k = taps * cin_g;
+    for (int32_t n = 0; n < d->out_c; n++) {
+        const int8_t *wn = weights + (size_t)n * k; /* OIHW row: [ci][ky][kx]; im2col index kk = t * cin_g + ci */
+        for (int32_t kk = 0; kk < k; kk += 2) {
+            const int32_t w0 = wn[(size_t)(kk % cin_g) * taps + kk / cin_g];
+            const int32_t w1 = kk + 1 < k ? wn[(size_t)((kk + 1) % cin_g) * taps + (kk + 1) / cin_g] : 0;
+            const int32_t pos = (w0 > 0 ? w0 : 0) + (w1 > 0 ? w1 : 0), neg = (w0 < 0 ? w0 : 0) + (w1 < 0 ? w1 : 0);
+            if (pos > 128 || neg < -128) return 0;
+        }
+    }
+    return 1;
+}
+
+int ick_conv_packed_bytes(const void *packed) {
+    const ick_pack_header *h = (const ick_pack_header *)packed;
+    if (!h || h->magic != ICK_PACK_MAGIC) return -1;
+    return h->bytes;
 }
 
 /* Stored activation = a - shift (I16 stores a - zp). The accumulator gets (shift - zp) * sum(w) back. */
@@ -153,10 +177,18 @@ int ick_conv_pack_v(const ick_variant *v, const ick_conv_desc *d, const int8_t *
     int rc = plan(v, d, &L);
     if (rc != ICK_OK) return rc;
     if (!weights || !packed || ((uintptr_t)packed & (ICK_ALIGN - 1))) return ICK_ERR_ARG;
+    const int bytes = v->bytes && !L.depthwise && ick_conv_bytes_exact(d, weights);
+    const ick_variant *base_v = v;
+    if (bytes) {
+        v = v->bytes;
+        rc = plan(v, d, &L);
+        if (rc != ICK_OK) return rc;
+    }
     memset(packed, 0, L.total);
     ick_pack_header *h = (ick_pack_header *)packed;
     h->magic = ICK_PACK_MAGIC;
-    h->isa = (int32_t)v->isa;
+    h->isa = (int32_t)base_v->isa;
+    h->bytes = bytes;
     h->depthwise = L.depthwise;
     h->groups = L.groups; h->cout_g = L.cout_g; h->k = L.k; h->kp = L.kp; h->npanels = L.npanels; h->nr = L.nr;
     h->offsets_bytes = L.offsets_bytes; h->panel_bytes = L.panel_bytes; h->group_bytes = L.group_bytes;
@@ -341,6 +373,11 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
     const ick_pack_header *h = (const ick_pack_header *)packed;
     if (!packed || !rq || !rq->mult || !input || !output || !scratch) return ICK_ERR_ARG;
     if (((uintptr_t)packed | (uintptr_t)scratch) & (ICK_ALIGN - 1)) return ICK_ERR_ARG; /* aligned vector loads */
+    if (h->magic == ICK_PACK_MAGIC && h->isa == (int32_t)v->isa && h->bytes) { /* the format the packer chose */
+        if (!v->bytes) return ICK_ERR_VARIANT;
+        v = v->bytes;
+        if ((rc = plan(v, d, &L)) != ICK_OK) return rc;
+    }
     if (h->magic != ICK_PACK_MAGIC || h->isa != (int32_t)v->isa || h->depthwise != L.depthwise ||
         h->groups != L.groups || h->k != L.k || h->cout_g != L.cout_g || h->nr != L.nr)
         return ICK_ERR_VARIANT;
