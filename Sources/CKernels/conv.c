@@ -348,6 +348,10 @@ static void pack_rows(const ick_variant *v, const ick_conv_desc *d, const layout
                                               L->gstride / 2);
                         continue;
                     }
+                    if (v->afmt == ICK_AFMT_U8 && d->type == ICK_U8) { /* stored as they are: copy the slices */
+                        for (int32_t g = 0; g < L->groups; g++) copy_chunk(row + g * L->gstride + tap_off, src + g * chunk, chunk);
+                        continue;
+                    }
                     /* all channels of the pixel in one vector pass, then each group's slice to its run */
                     convert_run(v, d->type, d->in_zp, src, tmp, d->in_c);
                     for (int32_t g = 0; g < L->groups; g++) copy_chunk(row + g * L->gstride + tap_off, tmp + g * chunk, chunk);
