@@ -135,9 +135,9 @@ struct BenchCommand: ParsableCommand {
                 ]
                 results.append(row)
                 if !json {
-                    print(String(format: "%-18@ %d thr  S=%-3d ours %8.2f slices/s  ORT %8.2f slices/s  ratio %5.2fx  %6.1f GMAC/s  %4.1f%% of %@ peak  bytes %3.0f%%  arena %.0f MiB",
-                                 name as NSString, t, batch, ours, ort, ort > 0 ? ours / ort : 0, gmacs,
-                                 100 * (usesBytes ? shareBytes : shareInt16), (usesBytes ? "byte" : "int16") as NSString,
+                    print(String(format: "%@ %d thr  S=%-3d ours %8.2f slices/s  ORT %8.2f slices/s  ratio %5.2fx  %6.1f GMAC/s  %4.1f%% of %@ peak  bytes %3.0f%%  arena %.0f MiB",
+                                 name.padding(toLength: max(16, name.count), withPad: " ", startingAt: 0) as NSString, t,
+                                 batch, ours, ort, ort > 0 ? ours / ort : 0, gmacs, 100 * (usesBytes ? shareBytes : shareInt16), (usesBytes ? "byte" : "int16") as NSString,
                                  100 * byteShare, Double(plan.arenaBytes) / 1048576))
                 }
             }
