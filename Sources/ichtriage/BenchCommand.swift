@@ -11,7 +11,9 @@ struct BenchCommand: ParsableCommand {
             Models are generated with random weights by scripts/onnx/make_model.py (QDQ, uint8 activations, int8
             per-channel weights) into --model-dir; NAME_7bit is the same network quantized with 7-bit weights
             (quantize_static reduce_range=True, ONNX Runtime's advice for x86 without VNNI), which our AVX2 kernels
-            run in their byte format (vpmaddubsw); the detector is the shipped Models/default/model.onnx.
+            run in their byte format (vpmaddubsw); the detector is the shipped Models/default/model.onnx, and
+            detector_7bit the same file with its weights rewritten to 7 bits by scripts/onnx/requantize_7bit.py
+            (for speed only: that model's accuracy is not evaluated).
             ONNX Runtime runs in the tools venv (created by scripts/pyenv.sh when missing) via Benchmarks/ort_bench.py.
             JSON (--json): {kernel_variant, peak_gmacs_per_core, peak_gmacs_per_core_bytes, results: [{model,
             weights, threads, slices, ours_slices_per_s, ort_slices_per_s, ratio, gmac_per_slice, ours_gmacs,
@@ -23,8 +25,8 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(help: "Comma-separated models: resnet18, mobilenetv2, resnext101 (each also as NAME_7bit: 7-bit weights), detector.")
-    var models = "resnet18,resnet18_7bit,mobilenetv2,mobilenetv2_7bit,resnext101,resnext101_7bit,detector"
+    @Option(help: "Comma-separated models: resnet18, mobilenetv2, resnext101, detector (each also as NAME_7bit: 7-bit weights).")
+    var models = "resnet18,resnet18_7bit,mobilenetv2,mobilenetv2_7bit,resnext101,resnext101_7bit,detector,detector_7bit"
 
     @Option(help: "Comma-separated thread counts.")
     var threads = "1,2"
@@ -77,12 +79,16 @@ struct BenchCommand: ParsableCommand {
         var results: [[String: Any]] = []
         for name in models.split(separator: ",").map(String.init) {
             let path: String
-            if name == "detector" {
+            if BenchCommand.network(name) == "detector" {
                 guard FileManager.default.fileExists(atPath: detector) else {
                     if !json { print("detector: \(detector) does not exist yet; skipped") }
                     continue
                 }
-                path = detector
+                path = BenchCommand.sevenBit(name) ? "\(modelDir)/detector_7bit.onnx" : detector
+                if BenchCommand.sevenBit(name) {
+                    // Always regenerated: the shipped detector may have changed since the last run.
+                    try shell([python, "scripts/onnx/requantize_7bit.py", detector, path])
+                }
             } else {
                 path = "\(modelDir)/\(name).onnx"
                 if !FileManager.default.fileExists(atPath: path) {

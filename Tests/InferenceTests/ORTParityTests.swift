@@ -158,6 +158,35 @@ final class ORTParityTests: XCTestCase {
         XCTAssertLessThanOrEqual(m, 1e-3)
     }
 
+    /// The shipped detector with its weights rewritten to 7 bits (scripts/onnx/requantize_7bit.py, as
+    /// quantize_static(reduce_range=True) stores them): on AVX2 our byte format runs every non-depthwise conv,
+    /// and ORT WITH its graph optimizations (fused vpmaddubsw kernels, which saturate on the 8-bit original)
+    /// agrees with us, because neither saturates on such weights.
+    func testShippedDetectorWith7BitWeightsMatchesOptimizedORT() throws {
+        let env = ProcessInfo.processInfo.environment["ICHTRIAGE_DETECTOR"]
+        let shipped = env ?? Self.packageRoot.appendingPathComponent("Models/default/model.onnx").path
+        guard FileManager.default.fileExists(atPath: shipped) else {
+            throw XCTSkip("no detector model at \(shipped) (the training toolkit produces it)")
+        }
+        let path = tmp.appendingPathComponent("detector-7bit.onnx").path
+        try sh(["scripts/onnx/requantize_7bit.py", shipped, path])
+        let ref = tmp.appendingPathComponent("ref-detector-7bit")
+        try FileManager.default.createDirectory(at: ref, withIntermediateDirectories: true)
+        try sh(["scripts/onnx/ort_run.py", path, ref.path, "--random", "6,3,256,256", "--seed", "4"])
+        let engine = try InferenceModel(contentsOf: URL(fileURLWithPath: path), options: EngineOptions(threads: 2))
+        let x = try NPY.read(ref.appendingPathComponent("input.npy"))
+        let ours = try engine.run([engine.inputs[0].name: x])
+        let r = try NPY.read(ref.appendingPathComponent("probs.npy"))
+        let m = zip(ours["probs"]!.floats, r.floats).map { abs($0 - $1) }.max() ?? 0
+        let plan = try engine.plan(inputShapes: [engine.inputs[0].name: x.shape])
+        print("parity shipped detector, 7-bit weights, ORT optimized: probs max |diff| \(m); byte-format MACs "
+              + "\(plan.byteFormatMacs) of \(plan.macs)")
+        XCTAssertLessThanOrEqual(m, 1e-3)
+        if CompiledPlan.kernelVariant == "avx2" {
+            XCTAssertGreaterThan(plan.byteFormatMacs, plan.macs * 9 / 10, "the convs should run in the byte format")
+        }
+    }
+
     func testFloatModel() throws {
         try compare("convstack", act: "float", batch: 2, size: 32, floatTolerance: 1e-4, intermediateTolerance: 1e-4)
     }
