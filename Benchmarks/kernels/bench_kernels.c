@@ -105,10 +105,13 @@ static double avx2_madd_per_s(double seconds, double *madd_only) {
     __asm__ volatile("vzeroupper" ::: "memory");                                                               \
     return iters * (double)(per_iter) / t;
 
-/* vpmaddubsw + vpmaddwd(ones) + vpaddd triplets on 12 accumulators (ymm14 = ones, ymm15 = weights). */
+/* vpmaddubsw + vpmaddwd(ones) + vpaddd triplets on 6 accumulators (ymm0-5), each with its own temporary
+ * (ymm6-11), twice per iteration (ymm13 = activations, ymm14 = ones, ymm15 = weights). */
 static double probe_triplets(double seconds, const uint8_t *buf) {
-#define TR(i) "vpmaddubsw %%ymm15, %%ymm13, %%ymm12\n vpmaddwd %%ymm14, %%ymm12, %%ymm12\n vpaddd %%ymm12, %%ymm" #i ", %%ymm" #i "\n"
-    PROBE_LOOP(TR(0) TR(1) TR(2) TR(3) TR(4) TR(5) TR(6) TR(7) TR(8) TR(9) TR(10) TR(11), 12)
+#define TR(i, t) "vpmaddubsw %%ymm15, %%ymm13, %%ymm" #t "\n vpmaddwd %%ymm14, %%ymm" #t ", %%ymm" #t "\n vpaddd %%ymm" #t ", %%ymm" #i ", %%ymm" #i "\n"
+#define TR6 TR(0, 6) TR(1, 7) TR(2, 8) TR(3, 9) TR(4, 10) TR(5, 11)
+    PROBE_LOOP(TR6 TR6, 12)
+#undef TR6
 #undef TR
 }
 /* ours, 6x16 step: 2 weight loads, per row 1 broadcast + 2 x (vpmaddwd + vpaddd). Rate = steps/s. */
