@@ -190,6 +190,7 @@ struct BenchCommand: ParsableCommand {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = args
         p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        p.standardOutput = FileHandle.standardError // keep --json's stdout pure JSON
         try p.run()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw ValidationError("\(args.joined(separator: " ")) failed") }
