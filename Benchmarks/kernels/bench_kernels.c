@@ -5,7 +5,11 @@
  *                (also printed: the rate of vpmaddwd+vpaddd pairs, what the micro-kernel's loop must issue)
  *   AVX-512 VNNI: 64 MAC per vpdpbusd (zmm)          x  vpdpbusd/s measured likewise
  *   NEON dotprod: 16 MAC per sdot (q form); NEON: 4 MAC per smlal (by element).
- * Usage: bench_kernels [--isa NAME] [--seconds S] */
+ * Every layer runs twice: with full-range 8-bit weights and with 7-bit weights (|w| <= 64, as
+ * quantize_static(reduce_range=True) makes them). On AVX2 the 7-bit ones are packed in the byte format
+ * (vpmaddubsw + vpmaddwd(ones) + vpaddd: 32 MAC per 3 uops, exact for such weights), whose bound is
+ * 32 MAC x triplets/s, measured the same way; the 8-bit ones take the int16 path (16 MAC per vpmaddwd).
+ * Usage: bench_kernels [--isa NAME] [--seconds S] [--only SUBSTRING] */
 #define _POSIX_C_SOURCE 200809L
 #include "ick_internal.h"
 #include <stdio.h>
@@ -101,10 +105,13 @@ static double avx2_madd_per_s(double seconds, double *madd_only) {
     __asm__ volatile("vzeroupper" ::: "memory");                                                               \
     return iters * (double)(per_iter) / t;
 
-/* vpmaddubsw + vpmaddwd(ones) + vpaddd triplets on 12 accumulators (ymm14 = ones, ymm15 = weights). */
+/* vpmaddubsw + vpmaddwd(ones) + vpaddd triplets on 6 accumulators (ymm0-5), each with its own temporary
+ * (ymm6-11), twice per iteration (ymm13 = activations, ymm14 = ones, ymm15 = weights). */
 static double probe_triplets(double seconds, const uint8_t *buf) {
-#define TR(i) "vpmaddubsw %%ymm15, %%ymm13, %%ymm12\n vpmaddwd %%ymm14, %%ymm12, %%ymm12\n vpaddd %%ymm12, %%ymm" #i ", %%ymm" #i "\n"
-    PROBE_LOOP(TR(0) TR(1) TR(2) TR(3) TR(4) TR(5) TR(6) TR(7) TR(8) TR(9) TR(10) TR(11), 12)
+#define TR(i, t) "vpmaddubsw %%ymm15, %%ymm13, %%ymm" #t "\n vpmaddwd %%ymm14, %%ymm" #t ", %%ymm" #t "\n vpaddd %%ymm" #t ", %%ymm" #i ", %%ymm" #i "\n"
+#define TR6 TR(0, 6) TR(1, 7) TR(2, 8) TR(3, 9) TR(4, 10) TR(5, 11)
+    PROBE_LOOP(TR6 TR6, 12)
+#undef TR6
 #undef TR
 }
 /* ours, 6x16 step: 2 weight loads, per row 1 broadcast + 2 x (vpmaddwd + vpaddd). Rate = steps/s. */
@@ -213,7 +220,7 @@ int main(int argc, char **argv) {
         }
     }
     const ick_isa isa = ick_isa_active();
-    double peak = 0;
+    double peak = 0, peak_bytes = 0;
     const char *how = "";
 #if defined(ICK_X86)
     if (isa == ICK_ISA_AVX2 || isa == ICK_ISA_SCALAR) {
@@ -227,9 +234,11 @@ int main(int argc, char **argv) {
         static uint8_t buf[128] __attribute__((aligned(64)));
         for (int i = 0; i < 128; i++) buf[i] = (uint8_t)(i * 7 + 1);
         const double trip = probe_triplets(seconds, buf), lo = probe_loop_ours(seconds, buf), lt = probe_loop_ort(seconds, buf);
+        peak_bytes = 32.0 * trip;
         printf("formulations (GMAC/s bound on one core):\n"
                "  exact    vpmaddwd+vpaddd           %.2f pairs/cycle    x 16 MAC = %5.1f | 6x16 loop with loads %.3f steps/cycle x 192 MAC = %5.1f\n"
-               "  ORT sat. vpmaddubsw+vpmaddwd+vpaddd %.2f triplets/cycle x 32 MAC = %5.1f | 5x16 loop with loads %.3f steps/cycle x 320 MAC = %5.1f\n",
+               "  bytes    vpmaddubsw+vpmaddwd+vpaddd %.2f triplets/cycle x 32 MAC = %5.1f | 5x16 loop with loads %.3f steps/cycle x 320 MAC = %5.1f\n"
+               "           (ORT's formulation; saturating in general, exact in our byte format: 7-bit-safe weights)\n",
                pairs / hz, 16.0 * pairs * 1e-9, lo / hz, 192.0 * lo * 1e-9, trip / hz, 32.0 * trip * 1e-9, lt / hz,
                320.0 * lt * 1e-9);
     } else if (isa == ICK_ISA_AVX512VNNI) {
@@ -241,8 +250,11 @@ int main(int argc, char **argv) {
     peak = 4.0 * neon_smlal_per_s(seconds) * (isa == ICK_ISA_NEONDOT ? 4.0 : 1.0);
     how = isa == ICK_ISA_NEONDOT ? "16 MAC x sdot/s (assumed = smlal rate)" : "4 MAC x smlal/s";
 #endif
-    printf("variant %s, peak %.1f GMAC/s per core (%s)\n", ick_isa_name(), peak * 1e-9, how);
-    printf("%-40s %10s %8s %9s\n", "layer (1 thread)", "ms", "GMAC/s", "of peak");
+    printf("variant %s, peak %.1f GMAC/s per core (%s)", ick_isa_name(), peak * 1e-9, how);
+    if (peak_bytes > 0) printf("; byte format %.1f GMAC/s (32 MAC x vpmaddubsw+vpmaddwd+vpaddd triplets/s)", peak_bytes * 1e-9);
+    printf("\n%-38s | %-29s | %-29s | %s\n", "", "8-bit weights", "7-bit weights", "7-bit");
+    printf("%-38s | %8s %7s %5s %6s | %8s %7s %5s %6s | %s\n", "layer (1 thread)", "ms", "GMAC/s", "path", "%peak",
+           "ms", "GMAC/s", "path", "%peak", "/ 8-bit");
     for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
         const layer *L = &layers[l];
         if (only && !strstr(L->name, only)) continue;
@@ -259,22 +271,31 @@ int main(int argc, char **argv) {
         int8_t *w = aligned_alloc(64, ICK_ROUND_UP(w_n, 64));
         float *mult = malloc(L->cout * sizeof(float));
         for (size_t i = 0; i < in_n; i++) in[i] = (uint8_t)(i * 37 + 11);
-        for (size_t i = 0; i < w_n; i++) w[i] = (int8_t)(i * 53 + 5);
         for (int32_t i = 0; i < L->cout; i++) mult[i] = 1e-4f;
         void *packed = aligned_alloc(64, ICK_ROUND_UP(ick_conv_packed_size(&d), 64));
         void *scratch = aligned_alloc(64, ICK_ROUND_UP(ick_conv_scratch_size(&d), 64));
         ick_requant rq = {.mult = mult, .out_zp = 3, .lo = 0, .hi = 255};
-        if (ick_conv_pack(&d, w, NULL, packed) != ICK_OK) { printf("%s: pack failed\n", L->name); return 1; }
-        long reps = 0;
-        double t0 = now(), t;
-        do {
-            ick_conv_run(&d, packed, &rq, in, out, 0, npix, scratch);
-            reps++;
-            t = now() - t0;
-        } while (t < seconds);
         const double macs = (double)npix * L->cout * kk;
-        const double gmacs = macs * reps / t * 1e-9;
-        printf("%-40s %10.3f %8.1f %8.1f%%\n", L->name, t / reps * 1e3, gmacs, peak > 0 ? 100.0 * gmacs / (peak * 1e-9) : 0);
+        double gm[2];
+        printf("%-38s", L->name);
+        for (int bits7 = 0; bits7 < 2; bits7++) {
+            for (size_t i = 0; i < w_n; i++)
+                w[i] = bits7 ? (int8_t)((int32_t)((i * 53 + 5) % 129) - 64) : (int8_t)(i * 53 + 5);
+            if (ick_conv_pack(&d, w, NULL, packed) != ICK_OK) { printf(" pack failed\n"); return 1; }
+            const int bytes = ick_conv_packed_bytes(packed) == 1;
+            long reps = 0;
+            double t0 = now(), t;
+            do {
+                ick_conv_run(&d, packed, &rq, in, out, 0, npix, scratch);
+                reps++;
+                t = now() - t0;
+            } while (t < seconds);
+            gm[bits7] = macs * reps / t * 1e-9;
+            const double pk = bytes ? peak_bytes : peak;
+            printf(" | %8.3f %7.1f %5s %5.1f%%", t / reps * 1e3, gm[bits7], bytes ? "bytes" : "wide",
+                   pk > 0 ? 100.0 * gm[bits7] / (pk * 1e-9) : 0);
+        }
+        printf(" | %5.2fx\n", gm[1] / gm[0]);
         free(in); free(out); free(w); free(mult); free(packed); free(scratch);
     }
     return 0;

@@ -1,8 +1,10 @@
-/* AVX2 variant. Exact u8/s8 x s8: activations and weights are widened to int16 (a - zp fits: |a - zp| <= 255)
- * and multiplied with vpmaddwd (pairs of int16 products summed into int32, cannot overflow). vpmaddubsw would
- * give twice the products per instruction but saturates int16 for u8 x s8 pair sums (255*127*2 > 32767), so it
- * is not exact for arbitrary weights; per multiply uop the widened path does the same 16 MACs as
- * vpmaddubsw + vpmaddwd(ones), the cost is twice the operand bytes. */
+/* AVX2 variant. Two formats, chosen per layer by the packer (conv.c) and recorded in the packed header:
+ *  - int16 (any weights): activations and weights widened to int16 (a - zp fits: |a - zp| <= 255) and multiplied
+ *    with vpmaddwd (pairs of int16 products summed into int32, cannot overflow): 16 MACs per vpmaddwd + vpaddd.
+ *  - bytes (.bytes, below): u8 activations x int8 weights with vpmaddubsw + vpmaddwd(ones) + vpaddd, 32 MACs per
+ *    3 uops. vpmaddubsw saturates int16 pair sums (255*127*2 > 32767), so this format is used only for layers
+ *    whose every weight pair keeps both sums inside int16 (ick_conv_bytes_exact: always for 7-bit weights, as
+ *    quantize_static(reduce_range=True) makes them); then it is exact too. */
 #include "ick_internal.h"
 
 #if defined(ICK_X86)
@@ -202,6 +204,112 @@ static void gemm_fused_6x16__avx2(int32_t kp, const void *a, size_t lda, const v
     }
 #undef AVX2_EPI_ALL
 #undef AVX2_EPI
+}
+
+/* ---- byte format (the variant's .bytes): layers whose weights keep vpmaddubsw exact -----------------------------
+ * A: uint8 rows (u8 activations as they are, s8 as a ^ 0x80 = a + 128; K padded to 4), one dword of 4 K values
+ * broadcast per row; W panel [k/4][16][4] int8 = two ymm per step (narrow groups: [k/4][8][4], one ymm).
+ * vpmaddubsw multiplies u8 x s8 and adds adjacent pairs into int16 WITH saturation; conv.c packs a layer in this
+ * format only when no pair can leave int16 (ick_conv_bytes_exact: true for 7-bit weights), so its sums are exact.
+ * vpmaddwd with ones adds pairs of them into int32 (exact), vpaddd accumulates (wrapping like the reference):
+ * 32 MACs per 3 uops, against 16 per 2 on the int16 path. 5 rows: 10 accumulators + 2 weights + ones + broadcast. */
+#define BYTES_MR 5
+#define BYTES_ROWS(X) X(0) X(1) X(2) X(3) X(4)
+
+AVX2_TARGET
+static inline __attribute__((always_inline)) __m256i dot4(__m256i acc, __m256i a, __m256i w, __m256i ones) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, w), ones));
+}
+
+#define BYTES_INIT(r) c0[r] = init0; c1[r] = init1;
+#define BYTES_ROW16(r)                                                                                         \
+    {                                                                                                          \
+        int32_t s;                                                                                             \
+        memcpy(&s, ap + (size_t)(r) * lda + k, 4);                                                             \
+        const __m256i b = _mm256_set1_epi32(s);                                                                \
+        c0[r] = dot4(c0[r], b, w0, ones);                                                                      \
+        c1[r] = dot4(c1[r], b, w1, ones);                                                                      \
+    }
+#define BYTES_KLOOP16                                                                                          \
+    const uint8_t *ap = (const uint8_t *)a;                                                                    \
+    const __m256i *wp = (const __m256i *)w;                                                                    \
+    const __m256i ones = _mm256_set1_epi16(1);                                                                 \
+    __m256i c0[BYTES_MR], c1[BYTES_MR];                                                                        \
+    BYTES_ROWS(BYTES_INIT)                                                                                     \
+    for (int32_t k = 0; k < kp; k += 4) {                                                                      \
+        const __m256i w0 = _mm256_load_si256(wp), w1 = _mm256_load_si256(wp + 1);                              \
+        wp += 2;                                                                                               \
+        BYTES_ROWS(BYTES_ROW16)                                                                                \
+    }
+
+AVX2_TARGET
+static void gemm_ukernel_5x16_bytes__avx2(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) {
+    const __m256i init0 = _mm256_setzero_si256(), init1 = init0;
+    BYTES_KLOOP16
+    __m256i *o = (__m256i *)acc;
+#define BYTES_STORE(r) _mm256_storeu_si256(o + 2 * (r), c0[r]); _mm256_storeu_si256(o + 2 * (r) + 1, c1[r]);
+    BYTES_ROWS(BYTES_STORE)
+#undef BYTES_STORE
+}
+
+/* Narrow panels: [k/4][8][4] (PANEL_STEP 1), or the first 8 columns of a 16-wide panel (PANEL_STEP 2). */
+#define BYTES_5X8(NAME, PANEL_STEP)                                                                            \
+AVX2_TARGET                                                                                                    \
+static void NAME(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) {                         \
+    const uint8_t *ap = (const uint8_t *)a;                                                                    \
+    const __m256i *wp = (const __m256i *)w;                                                                    \
+    const __m256i ones = _mm256_set1_epi16(1);                                                                 \
+    __m256i c0[BYTES_MR];                                                                                      \
+    BYTES_ROWS(BYTES_INIT8)                                                                                    \
+    for (int32_t k = 0; k < kp; k += 4) {                                                                      \
+        const __m256i w0 = _mm256_load_si256(wp);                                                              \
+        wp += PANEL_STEP;                                                                                      \
+        BYTES_ROWS(BYTES_ROW8)                                                                                 \
+    }                                                                                                          \
+    __m256i *o = (__m256i *)acc;                                                                               \
+    BYTES_ROWS(BYTES_STORE8)                                                                                   \
+}
+#define BYTES_INIT8(r) c0[r] = _mm256_setzero_si256();
+#define BYTES_ROW8(r)                                                                                          \
+    {                                                                                                          \
+        int32_t s;                                                                                             \
+        memcpy(&s, ap + (size_t)(r) * lda + k, 4);                                                             \
+        c0[r] = dot4(c0[r], _mm256_set1_epi32(s), w0, ones);                                                   \
+    }
+#define BYTES_STORE8(r) _mm256_storeu_si256(o + (r), c0[r]);
+BYTES_5X8(gemm_ukernel_5x8_bytes__avx2, 1)
+BYTES_5X8(gemm_ukernel_5x8of16_bytes__avx2, 2)
+#undef BYTES_5X8
+#undef BYTES_INIT8
+#undef BYTES_ROW8
+#undef BYTES_STORE8
+
+/* Full 5x16 byte-format tile with the requantization from registers (the int16 fused kernel's epilogue). */
+AVX2_TARGET
+static void gemm_fused_5x16_bytes__avx2(int32_t kp, const void *a, size_t lda, const void *w, const int32_t *offset,
+                                        const float *mult, const ick_requant *rq, ick_qtype type,
+                                        const uint8_t *residual, size_t res_stride, uint8_t *out, size_t out_stride) {
+    const __m256i init0 = _mm256_loadu_si256((const __m256i *)offset), init1 = _mm256_loadu_si256((const __m256i *)(offset + 8));
+    BYTES_KLOOP16
+    const rq_consts q = rq_setup(rq);
+    const __m256i off0 = _mm256_setzero_si256(), off1 = off0; /* already in the accumulators */
+    const __m256 m0 = _mm256_loadu_ps(mult), m1 = _mm256_loadu_ps(mult + 8);
+#define BYTES_EPI(r, T, RES)                                                                                     \
+    requant16(&q, c0[r], c1[r], off0, off1, m0, m1, T, RES ? residual + (r) * res_stride : NULL, out + (r) * out_stride);
+#define BYTES_EPI_U0(r) BYTES_EPI(r, ICK_U8, 0)
+#define BYTES_EPI_S0(r) BYTES_EPI(r, ICK_S8, 0)
+#define BYTES_EPI_U1(r) BYTES_EPI(r, ICK_U8, 1)
+#define BYTES_EPI_S1(r) BYTES_EPI(r, ICK_S8, 1)
+    if (!residual) {
+        if (type == ICK_U8) { BYTES_ROWS(BYTES_EPI_U0) } else { BYTES_ROWS(BYTES_EPI_S0) }
+    } else {
+        if (type == ICK_U8) { BYTES_ROWS(BYTES_EPI_U1) } else { BYTES_ROWS(BYTES_EPI_S1) }
+    }
+#undef BYTES_EPI_U0
+#undef BYTES_EPI_S0
+#undef BYTES_EPI_U1
+#undef BYTES_EPI_S1
+#undef BYTES_EPI
 }
 
 AVX2_TARGET
@@ -502,12 +610,21 @@ void ick_dwconv__avx2(const ick_conv_desc *d, const int16_t *w, const int32_t *o
     }
 }
 
+/* The byte format: same ISA, u8 activations, chosen per layer by the packer (see above). */
+static const ick_variant avx2_bytes = {
+    .isa = ICK_ISA_AVX2, .mr = BYTES_MR, .nr = AVX2_NR, .kr = 4, .kalign = 4, .afmt = ICK_AFMT_U8, .w_bytes = 1,
+    .ukernel = gemm_ukernel_5x16_bytes__avx2, .requant_row = ick_requant_row__avx2, .dwconv = ick_dwconv__avx2,
+    .ukernel_half = gemm_ukernel_5x8_bytes__avx2, .requant_tile = requant_tile__avx2,
+    .ukernel_fused = gemm_fused_5x16_bytes__avx2, .ukernel_tail_half = gemm_ukernel_5x8of16_bytes__avx2,
+};
+
 const ick_variant ick_variant__avx2 = {
     .isa = ICK_ISA_AVX2, .mr = AVX2_MR, .nr = AVX2_NR, .kr = 2, .kalign = 2, .afmt = ICK_AFMT_I16, .w_bytes = 2,
     .ukernel = gemm_ukernel_6x16__avx2, .requant_row = ick_requant_row__avx2, .dwconv = ick_dwconv__avx2,
     .convert_i16 = convert_i16__avx2, .ukernel_half = gemm_ukernel_6x8__avx2,
     .requant_tile = requant_tile__avx2, .ukernel_fused = gemm_fused_6x16__avx2,
     .convert_groups_i16 = convert_groups_i16__avx2, .ukernel_tail_half = gemm_ukernel_6x8of16__avx2,
+    .bytes = &avx2_bytes,
 };
 #else
 const ick_variant ick_variant__avx2 = {.isa = ICK_ISA_AVX2};

@@ -16,8 +16,8 @@ typedef struct ick_pack_header {
     int32_t isa;
     int32_t depthwise;
     int32_t groups, cout_g, k, kp, npanels, nr;
+    int32_t bytes; /* 1: packed in the variant's byte format (variant->bytes), 0: its own */
     uint64_t offsets_bytes, panel_bytes, group_bytes;
-    uint8_t reserved[ICK_ALIGN - 9 * 4 - 3 * 8 - 4];
 } ick_pack_header;
 _Static_assert(sizeof(ick_pack_header) == ICK_ALIGN, "header is one cache line");
 
@@ -59,7 +59,7 @@ typedef struct layout {
     size_t row_bytes; int32_t mc; size_t scratch;
     int32_t kc;                 /* K chunk (== kp when K is not chunked) */
     int pointwise;              /* rows packed in one pass, unpadded */
-    int32_t band_rows;          /* > 0: im2col from a zero-padded int16 band of this many input rows (few channels) */
+    int32_t band_rows;          /* > 0: im2col from a padded band of this many input rows (few channels) */
     size_t band_bytes;
 } layout;
 
@@ -113,11 +113,12 @@ static int plan(const ick_variant *v, const ick_conv_desc *d, layout *L) {
     L->mc = (int32_t)panels * v->mr;
     /* Few input channels (the stem: 3): a kernel row of a pixel is a short run, and converting it with bounds
      * checks per pixel costs more than its products. The block's input rows are converted once into a zero-padded
-     * int16 band; each kernel row of a pixel is then one short copy. */
-    if (v->afmt == ICK_AFMT_I16 && !L->pointwise && L->groups == 1 && d->in_c <= 8 && d->kernel_w > 1) {
+     * band in the stored format (int16 or bytes, padded with the stored zero point); each kernel row of a pixel is
+     * then one short copy. */
+    if (!L->pointwise && L->groups == 1 && d->in_c <= 8 && d->kernel_w > 1) {
         const int32_t ow = ick_conv_out_w(d);
         const int64_t rows = (int64_t)((L->mc - 1) / ow + 2) * d->stride_h + d->kernel_h;
-        const int64_t bytes = rows * (d->in_w + d->pad_left + d->pad_right) * d->in_c * 2;
+        const int64_t bytes = rows * (d->in_w + d->pad_left + d->pad_right) * d->in_c * (v->afmt == ICK_AFMT_I16 ? 2 : 1);
         if (bytes <= 4 * ICK_A_BLOCK_BYTES) {
             L->band_rows = (int32_t)rows;
             L->band_bytes = ICK_ROUND_UP((size_t)bytes, ICK_ALIGN);
@@ -129,13 +130,37 @@ static int plan(const ick_variant *v, const ick_conv_desc *d, layout *L) {
     return ICK_OK;
 }
 
+/* Sizes cover both formats of a variant: which one the packer picks depends on the weights. */
 size_t ick_conv_packed_size_v(const ick_variant *v, const ick_conv_desc *d) {
-    layout L;
-    return plan(v, d, &L) == ICK_OK ? L.total : 0;
+    layout L, B;
+    if (plan(v, d, &L) != ICK_OK) return 0;
+    return v->bytes && plan(v->bytes, d, &B) == ICK_OK && B.total > L.total ? B.total : L.total;
 }
 size_t ick_conv_scratch_size_v(const ick_variant *v, const ick_conv_desc *d) {
-    layout L;
-    return plan(v, d, &L) == ICK_OK ? L.scratch : 0;
+    layout L, B;
+    if (plan(v, d, &L) != ICK_OK) return 0;
+    return v->bytes && plan(v->bytes, d, &B) == ICK_OK && B.scratch > L.scratch ? B.scratch : L.scratch;
+}
+
+int ick_conv_bytes_exact(const ick_conv_desc *d, const int8_t *weights) {
+    if (ick_conv_check(d) != ICK_OK || !weights) return 0;
+    const int32_t taps = d->kernel_h * d->kernel_w, cin_g = d->in_c / d->groups, k = taps * cin_g;
+    for (int32_t n = 0; n < d->out_c; n++) {
+        const int8_t *wn = weights + (size_t)n * k; /* OIHW row: [ci][ky][kx]; im2col index kk = t * cin_g + ci */
+        for (int32_t kk = 0; kk < k; kk += 2) {
+            const int32_t w0 = wn[(size_t)(kk % cin_g) * taps + kk / cin_g];
+            const int32_t w1 = kk + 1 < k ? wn[(size_t)((kk + 1) % cin_g) * taps + (kk + 1) / cin_g] : 0;
+            const int32_t pos = (w0 > 0 ? w0 : 0) + (w1 > 0 ? w1 : 0), neg = (w0 < 0 ? w0 : 0) + (w1 < 0 ? w1 : 0);
+            if (pos > 128 || neg < -128) return 0;
+        }
+    }
+    return 1;
+}
+
+int ick_conv_packed_bytes(const void *packed) {
+    const ick_pack_header *h = (const ick_pack_header *)packed;
+    if (!h || h->magic != ICK_PACK_MAGIC) return -1;
+    return h->bytes;
 }
 
 /* Stored activation = a - shift (I16 stores a - zp). The accumulator gets (shift - zp) * sum(w) back. */
@@ -153,10 +178,18 @@ int ick_conv_pack_v(const ick_variant *v, const ick_conv_desc *d, const int8_t *
     int rc = plan(v, d, &L);
     if (rc != ICK_OK) return rc;
     if (!weights || !packed || ((uintptr_t)packed & (ICK_ALIGN - 1))) return ICK_ERR_ARG;
+    const int bytes = v->bytes && !L.depthwise && ick_conv_bytes_exact(d, weights);
+    const ick_variant *base_v = v;
+    if (bytes) {
+        v = v->bytes;
+        rc = plan(v, d, &L);
+        if (rc != ICK_OK) return rc;
+    }
     memset(packed, 0, L.total);
     ick_pack_header *h = (ick_pack_header *)packed;
     h->magic = ICK_PACK_MAGIC;
-    h->isa = (int32_t)v->isa;
+    h->isa = (int32_t)base_v->isa;
+    h->bytes = bytes;
     h->depthwise = L.depthwise;
     h->groups = L.groups; h->cout_g = L.cout_g; h->k = L.k; h->kp = L.kp; h->npanels = L.npanels; h->nr = L.nr;
     h->offsets_bytes = L.offsets_bytes; h->panel_bytes = L.panel_bytes; h->group_bytes = L.group_bytes;
@@ -231,34 +264,36 @@ static inline void copy_chunk(uint8_t *d, const uint8_t *s, size_t n) {
     for (; i < n; i++) d[i] = s[i];
 }
 
-/* im2col of a block of pixels of one image from a zero-padded int16 band of its input rows (layout.band_rows).
+/* im2col of a block of pixels of one image from a padded band of its input rows in the stored format
+ * (layout.band_rows; padding = the stored zero point: 0 for int16, zp or zp ^ 0x80 for bytes).
  * Returns 0 (nothing done) when the block spans two images. */
 static int pack_rows_band(const ick_variant *v, const ick_conv_desc *d, const layout *L, const void *input, int32_t m0,
-                          int32_t rows, uint8_t *a, int16_t *band) {
+                          int32_t rows, uint8_t *a, uint8_t *band) {
     int32_t oy0, ox0, oy1, ox1;
     const uint8_t *image = ick_conv_image(d, input, m0, &oy0, &ox0);
     if (ick_conv_image(d, input, m0 + rows - 1, &oy1, &ox1) != image) return 0;
     const int32_t is = d->in_stride ? d->in_stride : d->in_c, C = d->in_c;
     const int32_t pw = d->in_w + d->pad_left + d->pad_right, ow = ick_conv_out_w(d);
     const int32_t iy0 = oy0 * d->stride_h - d->pad_top, nrows = (oy1 - oy0) * d->stride_h + d->kernel_h;
+    const size_t esz = v->afmt == ICK_AFMT_I16 ? 2 : 1, px = (size_t)C * esz; /* bytes of one pixel */
     for (int32_t r = 0; r < nrows; r++) {
-        int16_t *dst = band + (size_t)r * pw * C;
+        uint8_t *dst = band + (size_t)r * pw * px;
         const int32_t iy = iy0 + r;
-        if (iy < 0 || iy >= d->in_h) { memset(dst, 0, (size_t)pw * C * 2); continue; }
-        memset(dst, 0, (size_t)d->pad_left * C * 2);
+        if (iy < 0 || iy >= d->in_h) { fill_pad(v->afmt, d->type, d->in_zp, dst, pw * C); continue; }
+        fill_pad(v->afmt, d->type, d->in_zp, dst, d->pad_left * C);
         const uint8_t *src = image + (size_t)iy * d->in_w * is;
-        if (is == C) convert_run(v, d->type, d->in_zp, src, dst + (size_t)d->pad_left * C, d->in_w * C);
+        if (is == C) convert_run(v, d->type, d->in_zp, src, dst + (size_t)d->pad_left * px, d->in_w * C);
         else
             for (int32_t x = 0; x < d->in_w; x++)
-                convert_run(v, d->type, d->in_zp, src + (size_t)x * is, dst + (size_t)(d->pad_left + x) * C, C);
-        memset(dst + (size_t)(d->pad_left + d->in_w) * C, 0, (size_t)d->pad_right * C * 2);
+                convert_run(v, d->type, d->in_zp, src + (size_t)x * is, dst + (size_t)(d->pad_left + x) * px, C);
+        fill_pad(v->afmt, d->type, d->in_zp, dst + (size_t)(d->pad_left + d->in_w) * px, d->pad_right * C);
     }
-    const size_t run = (size_t)d->kernel_w * C * 2;
+    const size_t run = (size_t)d->kernel_w * px;
     /* each row's K padding stays zero: the caller zeroes the block once per call, and nothing writes there */
     for (int32_t i = 0, oy = oy0, ox = ox0; i < rows; i++) {
         uint8_t *row = a + (size_t)i * L->row_bytes;
-        const int16_t *src = band + ((size_t)(oy - oy0) * d->stride_h * pw + (size_t)ox * d->stride_w) * C;
-        for (int32_t ky = 0; ky < d->kernel_h; ky++, src += (size_t)pw * C) copy_chunk(row + ky * run, (const uint8_t *)src, run);
+        const uint8_t *src = band + ((size_t)(oy - oy0) * d->stride_h * pw + (size_t)ox * d->stride_w) * px;
+        for (int32_t ky = 0; ky < d->kernel_h; ky++, src += (size_t)pw * px) copy_chunk(row + ky * run, src, run);
         if (++ox == ow) { ox = 0; oy++; }
     }
     return 1;
@@ -278,7 +313,7 @@ static void pack_rows(const ick_variant *v, const ick_conv_desc *d, const layout
     /* scratch: ... tmp (in_c int16) | K-chunk partial sums (when chunked) | band */
     uint8_t *band = tmp + ICK_ROUND_UP((size_t)d->in_c * 2, ICK_ALIGN) +
                     (L->kc < L->kp ? ICK_ROUND_UP((size_t)L->mc * L->nr * 4, ICK_ALIGN) : 0);
-    if (L->band_rows && pack_rows_band(v, d, L, input, m0, rows, a, (int16_t *)band)) {
+    if (L->band_rows && pack_rows_band(v, d, L, input, m0, rows, a, band)) {
         if (rows_p > rows) memset(a + (size_t)rows * L->row_bytes, 0, (size_t)(rows_p - rows) * L->row_bytes);
         return;
     }
@@ -316,6 +351,10 @@ static void pack_rows(const ick_variant *v, const ick_conv_desc *d, const layout
                                               L->gstride / 2);
                         continue;
                     }
+                    if (v->afmt == ICK_AFMT_U8 && d->type == ICK_U8) { /* stored as they are: copy the slices */
+                        for (int32_t g = 0; g < L->groups; g++) copy_chunk(row + g * L->gstride + tap_off, src + g * chunk, chunk);
+                        continue;
+                    }
                     /* all channels of the pixel in one vector pass, then each group's slice to its run */
                     convert_run(v, d->type, d->in_zp, src, tmp, d->in_c);
                     for (int32_t g = 0; g < L->groups; g++) copy_chunk(row + g * L->gstride + tap_off, tmp + g * chunk, chunk);
@@ -341,6 +380,11 @@ int ick_conv_run_v(const ick_variant *v, const ick_conv_desc *d, const void *pac
     const ick_pack_header *h = (const ick_pack_header *)packed;
     if (!packed || !rq || !rq->mult || !input || !output || !scratch) return ICK_ERR_ARG;
     if (((uintptr_t)packed | (uintptr_t)scratch) & (ICK_ALIGN - 1)) return ICK_ERR_ARG; /* aligned vector loads */
+    if (h->magic == ICK_PACK_MAGIC && h->isa == (int32_t)v->isa && h->bytes) { /* the format the packer chose */
+        if (!v->bytes) return ICK_ERR_VARIANT;
+        v = v->bytes;
+        if ((rc = plan(v, d, &L)) != ICK_OK) return rc;
+    }
     if (h->magic != ICK_PACK_MAGIC || h->isa != (int32_t)v->isa || h->depthwise != L.depthwise ||
         h->groups != L.groups || h->k != L.k || h->cout_g != L.cout_g || h->nr != L.nr)
         return ICK_ERR_VARIANT;

@@ -55,7 +55,8 @@ typedef void (*ick_convert_i16_fn)(ick_qtype type, int32_t zp, const void *src, 
 typedef void (*ick_convert_groups_i16_fn)(ick_qtype type, int32_t zp, const void *src, int16_t *dst, int32_t groups,
                                           int32_t cin_g, size_t gstride);
 
-typedef struct ick_variant {
+typedef struct ick_variant ick_variant;
+struct ick_variant {
     ick_isa isa;
     int32_t mr, nr, kr, kalign;
     ick_afmt afmt;
@@ -70,7 +71,16 @@ typedef struct ick_variant {
     ick_convert_groups_i16_fn convert_groups_i16; /* optional grouped im2col step (narrow groups) */
     ick_gemm_ukernel_fn ukernel_tail_half; /* optional mr x (nr/2) kernel on the first half of a full-width panel
                                             * (a last panel with <= nr/2 valid columns); acc rows nr/2 apart */
-} ick_variant;
+    /* optional second format of the same ISA: u8 activations (afmt U8) x int8 weights with pairwise-saturating
+     * products (AVX2 vpmaddubsw). The packer uses it for a layer only when ick_conv_bytes_exact holds for its
+     * weights, records the choice in the packed header, and the run follows the header. */
+    const ick_variant *bytes;
+};
+
+/* 1 when no pair of adjacent K products (im2col order [ky][kx][ci], pairs (2j, 2j+1) of each group's K) can leave
+ * int16 for any output channel with activations stored as 0..255: the pair's positive weights sum to <= 128 and
+ * its negative ones to >= -128 (255 * 128 = 32640 <= 32767). Always true for 7-bit weights (|w| <= 64). */
+int ick_conv_bytes_exact(const ick_conv_desc *d, const int8_t *weights);
 
 /* One descriptor per variant compiled for this architecture; NULL ukernel when not compiled in. */
 #define ICK_DECLARE_VARIANT_(name, NAME) extern const ick_variant ick_variant__##name;

@@ -132,6 +132,9 @@ public final class CompiledPlan: @unchecked Sendable {
     public let scratchBytes: Int
     /// Multiply-accumulates per run over conv/gemm/LSTM steps.
     public let macs: Int
+    /// Of `macs`, those in int8 convolutions whose weights the kernels packed in their byte format (AVX2 without
+    /// VNNI: layers with 7-bit-safe weights, e.g. from quantize_static(reduce_range=True)); 0 on other variants.
+    public let byteFormatMacs: Int
     public let stepLabels: [String]
 
     // What runs need from the model, held here rather than the model itself: the model caches its
@@ -179,6 +182,7 @@ public final class CompiledPlan: @unchecked Sendable {
         steps = planner.steps
         stepLabels = steps.map(\.label)
         macs = steps.reduce(0) { $0 + $1.macs }
+        byteFormatMacs = steps.reduce(0) { $0 + (($1 as? QConvStep)?.weights.byteFormat == true ? $1.macs : 0) }
         constantBytes = store.totalBytes
         var ins: [String: ValueInfo] = [:], inBufs: [String: Buffer] = [:]
         for spec in model.graph.inputs {

@@ -6,6 +6,9 @@ final class PackedConv: @unchecked Sendable {
     let packed: UnsafeMutableRawPointer
     let bytes: Int
     let scratchBytes: Int
+    /// The kernels chose their byte format for these weights (AVX2: 7-bit-safe weights run on vpmaddubsw; same
+    /// results as the int16 format, faster).
+    let byteFormat: Bool
 
     init(desc: ick_conv_desc, weights: [Int8], bias: [Int32]?, label: String) throws {
         var d = desc
@@ -15,17 +18,19 @@ final class PackedConv: @unchecked Sendable {
         }
         bytes = ick_conv_packed_size(&d)
         scratchBytes = ick_conv_scratch_size(&d)
-        packed = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
         let rc: Int32 = weights.withUnsafeBufferPointer { w in
             if let bias {
-                return bias.withUnsafeBufferPointer { ick_conv_pack(&d, w.baseAddress, $0.baseAddress, packed) }
+                return bias.withUnsafeBufferPointer { ick_conv_pack(&d, w.baseAddress, $0.baseAddress, buffer) }
             }
-            return ick_conv_pack(&d, w.baseAddress, nil, packed)
+            return ick_conv_pack(&d, w.baseAddress, nil, buffer)
         }
         guard rc == ICK_OK else {
-            packed.deallocate()
+            buffer.deallocate()
             throw InferenceError(.kernel, "\(label): packing weights failed (\(String(cString: ick_error_text(rc))))")
         }
+        packed = buffer
+        byteFormat = ick_conv_packed_bytes(buffer) == 1
     }
 
     deinit { packed.deallocate() }

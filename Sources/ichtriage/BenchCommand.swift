@@ -9,19 +9,24 @@ struct BenchCommand: ParsableCommand {
         abstract: "Benchmark the int8 engine against ONNX Runtime (slices/s, ratio, GMAC/s, share of int8 peak).",
         discussion: """
             Models are generated with random weights by scripts/onnx/make_model.py (QDQ, uint8 activations, int8
-            per-channel weights) into --model-dir; the detector is the shipped Models/default/model.onnx.
+            per-channel weights) into --model-dir; NAME_7bit is the same network quantized with 7-bit weights
+            (quantize_static reduce_range=True, ONNX Runtime's advice for x86 without VNNI), which our AVX2 kernels
+            run in their byte format (vpmaddubsw); the detector is the shipped Models/default/model.onnx, and
+            detector_7bit the same file with its weights rewritten to 7 bits by scripts/onnx/requantize_7bit.py
+            (for speed only: that model's accuracy is not evaluated).
             ONNX Runtime runs in the tools venv (created by scripts/pyenv.sh when missing) via Benchmarks/ort_bench.py.
-            JSON (--json): {kernel_variant, peak_gmacs_per_core, results: [{model, threads, slices,
-            ours_slices_per_s, ort_slices_per_s, ratio, gmac_per_slice, ours_gmacs, share_of_peak,
-            arena_bytes}], peak_rss_bytes}.
+            JSON (--json): {kernel_variant, peak_gmacs_per_core, peak_gmacs_per_core_bytes, results: [{model,
+            weights, threads, slices, ours_slices_per_s, ort_slices_per_s, ratio, gmac_per_slice, ours_gmacs,
+            byte_format_share, share_of_peak, share_of_peak_int16, share_of_peak_bytes, arena_bytes}],
+            peak_rss_bytes}. share_of_peak is against the peak of the formulation most of the row's MACs used.
             """
     )
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(help: "Comma-separated models: resnet18, mobilenetv2, resnext101, detector.")
-    var models = "resnet18,mobilenetv2,resnext101,detector"
+    @Option(help: "Comma-separated models: resnet18, mobilenetv2, resnext101, detector (each also as NAME_7bit: 7-bit weights).")
+    var models = "resnet18,resnet18_7bit,mobilenetv2,mobilenetv2_7bit,resnext101,resnext101_7bit,detector,detector_7bit"
 
     @Option(help: "Comma-separated thread counts.")
     var threads = "1,2"
@@ -53,6 +58,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "int8 peak GMAC/s per core for the share-of-peak column (default: measured figure for the variant, see Benchmarks/engine-results.md).")
     var peakGmacs: Double?
 
+    @Option(help: "Peak GMAC/s per core of the byte formulation (AVX2: vpmaddubsw + vpmaddwd(ones) + vpaddd; default: measured figure).")
+    var peakGmacsBytes: Double?
+
     func run() throws {
         let venvPath = venv ?? ProcessInfo.processInfo.environment["ICHTRIAGE_VENV"] ?? ".venv-tools"
         let python = venvPath + "/bin/python"
@@ -67,23 +75,29 @@ struct BenchCommand: ParsableCommand {
         try FileManager.default.createDirectory(atPath: modelDir, withIntermediateDirectories: true)
         let threadCounts = threads.split(separator: ",").compactMap { Int($0) }.filter { $0 >= 1 }
         let peak = peakGmacs ?? BenchCommand.defaultPeak(CompiledPlan.kernelVariant)
+        let peakBytes = peakGmacsBytes ?? BenchCommand.defaultBytePeak(CompiledPlan.kernelVariant)
         var results: [[String: Any]] = []
         for name in models.split(separator: ",").map(String.init) {
             let path: String
-            if name == "detector" {
+            if BenchCommand.network(name) == "detector" {
                 guard FileManager.default.fileExists(atPath: detector) else {
                     if !json { print("detector: \(detector) does not exist yet; skipped") }
                     continue
                 }
-                path = detector
+                path = BenchCommand.sevenBit(name) ? "\(modelDir)/detector_7bit.onnx" : detector
+                if BenchCommand.sevenBit(name) {
+                    // Always regenerated: the shipped detector may have changed since the last run.
+                    try shell([python, "scripts/onnx/requantize_7bit.py", detector, path])
+                }
             } else {
                 path = "\(modelDir)/\(name).onnx"
                 if !FileManager.default.fileExists(atPath: path) {
                     FileHandle.standardError.write(Data("bench: generating \(path)\n".utf8))
-                    try shell([python, "scripts/onnx/make_model.py", name, path])
+                    try shell([python, "scripts/onnx/make_model.py", BenchCommand.network(name), path]
+                        + (BenchCommand.sevenBit(name) ? ["--reduce-range"] : []))
                 }
             }
-            let batch = slices ?? (name == "resnext101" ? 2 : 16)
+            let batch = slices ?? (BenchCommand.network(name) == "resnext101" ? 2 : 16)
             for t in threadCounts {
                 let model = try InferenceModel(contentsOf: URL(fileURLWithPath: path), options: EngineOptions(threads: t, imageByImage: !layerByLayer))
                 let plan = try model.plan(inputShapes: model.defaultShapes(batch: batch))
@@ -114,16 +128,23 @@ struct BenchCommand: ParsableCommand {
                 let ort = ortObj?["slices_per_s"] as? Double ?? 0
                 let gmacPerSlice = Double(plan.macs) / Double(batch) / 1e9
                 let gmacs = gmacPerSlice * ours
+                let byteShare = plan.macs > 0 ? Double(plan.byteFormatMacs) / Double(plan.macs) : 0
+                let shareInt16 = peak > 0 ? gmacs / (peak * Double(t)) : 0
+                let shareBytes = peakBytes > 0 ? gmacs / (peakBytes * Double(t)) : 0
+                let usesBytes = byteShare > 0.5 && peakBytes > 0
                 let row: [String: Any] = [
-                    "model": name, "threads": t, "slices": batch, "ours_slices_per_s": ours, "ort_slices_per_s": ort,
+                    "model": name, "weights": BenchCommand.sevenBit(name) ? "7-bit" : "8-bit", "threads": t,
+                    "slices": batch, "ours_slices_per_s": ours, "ort_slices_per_s": ort,
                     "ratio": ort > 0 ? ours / ort : 0, "gmac_per_slice": gmacPerSlice, "ours_gmacs": gmacs,
-                    "share_of_peak": peak > 0 ? gmacs / (peak * Double(t)) : 0, "arena_bytes": plan.arenaBytes,
+                    "byte_format_share": byteShare, "share_of_peak": usesBytes ? shareBytes : shareInt16,
+                    "share_of_peak_int16": shareInt16, "share_of_peak_bytes": shareBytes, "arena_bytes": plan.arenaBytes,
                 ]
                 results.append(row)
                 if !json {
-                    print(String(format: "%-12@ %d thr  S=%-3d ours %8.2f slices/s  ORT %8.2f slices/s  ratio %5.2fx  %6.1f GMAC/s  %4.1f%% of peak  arena %.0f MiB",
-                                 name as NSString, t, batch, ours, ort, ort > 0 ? ours / ort : 0, gmacs,
-                                 100 * gmacs / (peak * Double(t)), Double(plan.arenaBytes) / 1048576))
+                    print(String(format: "%@ %d thr  S=%-3d ours %8.2f slices/s  ORT %8.2f slices/s  ratio %5.2fx  %6.1f GMAC/s  %4.1f%% of %@ peak  bytes %3.0f%%  arena %.0f MiB",
+                                 name.padding(toLength: max(16, name.count), withPad: " ", startingAt: 0) as NSString, t,
+                                 batch, ours, ort, ort > 0 ? ours / ort : 0, gmacs, 100 * (usesBytes ? shareBytes : shareInt16), (usesBytes ? "byte" : "int16") as NSString,
+                                 100 * byteShare, Double(plan.arenaBytes) / 1048576))
                 }
             }
         }
@@ -132,12 +153,12 @@ struct BenchCommand: ParsableCommand {
         let rss = Int(usage.ru_maxrss) * 1024
         if json {
             let obj: [String: Any] = ["kernel_variant": CompiledPlan.kernelVariant, "peak_gmacs_per_core": peak,
-                                      "results": results, "peak_rss_bytes": rss]
+                                      "peak_gmacs_per_core_bytes": peakBytes, "results": results, "peak_rss_bytes": rss]
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print(String(format: "kernels %@, int8 peak %.1f GMAC/s per core, peak RSS of this process %.0f MiB",
-                         CompiledPlan.kernelVariant as NSString, peak, Double(rss) / 1048576))
+            print(String(format: "kernels %@, int8 peak %.1f GMAC/s per core (byte formulation %.1f), peak RSS of this process %.0f MiB",
+                         CompiledPlan.kernelVariant as NSString, peak, peakBytes, Double(rss) / 1048576))
         }
     }
 
@@ -151,11 +172,25 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    /// Byte formulation (AVX2 only: vpmaddubsw + vpmaddwd(ones) + vpaddd, 32 MAC per triplet), measured by
+    /// Benchmarks/kernels on the development machine (RESULTS.md); other variants have one formulation.
+    static func defaultBytePeak(_ variant: String) -> Double {
+        variant == "avx2" ? 73 : 0
+    }
+
+    /// "resnet18_7bit" -> "resnet18": the network make_model.py builds.
+    static func network(_ model: String) -> String {
+        sevenBit(model) ? String(model.dropLast("_7bit".count)) : model
+    }
+
+    static func sevenBit(_ model: String) -> Bool { model.hasSuffix("_7bit") }
+
     func shell(_ args: [String], env: [String: String] = [:]) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = args
         p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        p.standardOutput = FileHandle.standardError // keep --json's stdout pure JSON
         try p.run()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw ValidationError("\(args.joined(separator: " ")) failed") }

@@ -48,7 +48,25 @@ final class EngineTests: XCTestCase {
 
     /// The int8 engine against a float evaluation of the same QDQ graph (Q/DQ as ONNX defines them).
     func testSmallQDQMatchesFloatReference() throws {
-        let model = try InferenceModel(data: try ModelBuilder.smallQDQ().data())
+        try checkSmallQDQAgainstFloatReference(sevenBit: false)
+    }
+
+    /// 7-bit weights (quantize_static reduce_range=True): on AVX2 the conv runs in the kernels' byte format
+    /// (vpmaddubsw); full-range weights keep the int16 format. Both match the float reference.
+    func testSevenBitWeightsTakeTheByteFormatOnAVX2() throws {
+        for sevenBit in [false, true] {
+            let model = try InferenceModel(data: try ModelBuilder.smallQDQ(sevenBit: sevenBit).data())
+            let plan = try model.plan(inputShapes: ["x": [3, 3, 8, 8]])
+            let convMacs = plan.steps.compactMap { $0 as? QConvStep }.reduce(0) { $0 + $1.macs }
+            XCTAssertGreaterThan(convMacs, 0)
+            let expected = sevenBit && CompiledPlan.kernelVariant == "avx2" ? convMacs : 0
+            XCTAssertEqual(plan.byteFormatMacs, expected, "7-bit weights: \(sevenBit), kernels \(CompiledPlan.kernelVariant)")
+            try checkSmallQDQAgainstFloatReference(sevenBit: sevenBit)
+        }
+    }
+
+    func checkSmallQDQAgainstFloatReference(sevenBit: Bool) throws {
+        let model = try InferenceModel(data: try ModelBuilder.smallQDQ(sevenBit: sevenBit).data())
         let x = input([3, 3, 8, 8])
         let out = try model.run(["x": x], extraOutputs: ["rq"])
         XCTAssertEqual(out["probs"]!.shape, [3, 2])
@@ -57,7 +75,7 @@ final class EngineTests: XCTestCase {
         // Reference: quantize input, float conv with dequantized weights, requantize.
         let xq = x.floats.map { min(255, max(0, ($0 * 255).rounded(.toNearestOrEven))) / 255 }
         let ws = (0..<4).map { 0.002 + Float($0) * 0.001 }
-        let wq: [Int8] = (0..<(4 * 27)).map { Int8(truncatingIfNeeded: ($0 * 37) % 255 - 127) }
+        let wq = ModelBuilder.smallQDQWeights(channels: 4, sevenBit: sevenBit)
         let rq = out["rq"]!.bytes
         var maxStep = 0
         for n in 0..<3 { for o in 0..<4 { for y in 0..<8 { for xx in 0..<8 {

@@ -71,16 +71,22 @@ struct ModelBuilder {
 
     func data() throws -> Data { try model().serializedData() }
 
+    /// The conv weights of smallQDQ, OIHW [channels][3][3][3]: full int8 range, or 7-bit (|w| <= 64, as
+    /// quantize_static(reduce_range=True) makes them).
+    static func smallQDQWeights(channels: Int, sevenBit: Bool = false) -> [Int8] {
+        (0..<(channels * 27)).map { Int8(truncatingIfNeeded: sevenBit ? ($0 * 37) % 129 - 64 : ($0 * 37) % 255 - 127) }
+    }
+
     /// A small QDQ network: Q -> DQ -> Conv 3x3 (int8 per-channel) -> Relu -> Q -> DQ -> MaxPool -> Q -> DQ ->
     /// GlobalAveragePool -> Flatten -> Gemm (float) -> Sigmoid. Input x [S, 3, 8, 8].
-    static func smallQDQ(channels: Int = 4) -> ModelBuilder {
+    static func smallQDQ(channels: Int = 4, sevenBit: Bool = false) -> ModelBuilder {
         var b = ModelBuilder()
         b.input("x", .float32, [nil, 3, 8, 8])
         b.floats("s_in", [1.0 / 255], [])
         b.initializer("z_in", Tensor(elements: [UInt8(0)], type: .uint8, shape: []))
         b.node("QuantizeLinear", ["x", "s_in", "z_in"], ["xq"])
         b.node("DequantizeLinear", ["xq", "s_in", "z_in"], ["xd"])
-        let wq: [Int8] = (0..<(channels * 27)).map { Int8(truncatingIfNeeded: ($0 * 37) % 255 - 127) }
+        let wq = smallQDQWeights(channels: channels, sevenBit: sevenBit)
         b.initializer("wq", Tensor(elements: wq, type: .int8, shape: [channels, 3, 3, 3]))
         b.floats("ws", (0..<channels).map { 0.002 + Float($0) * 0.001 }, [channels])
         b.initializer("wz", Tensor(elements: [Int8](repeating: 0, count: channels), type: .int8, shape: [channels]))

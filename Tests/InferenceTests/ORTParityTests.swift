@@ -48,6 +48,8 @@ final class ORTParityTests: XCTestCase {
         var intCount = 0
         var maxFloat: Float = 0   // final float outputs (probabilities)
         var maxOtherFloat: Float = 0
+        var byteFormatMacs = 0    // MACs of int8 convs the kernels packed in their byte format
+        var byteEligibleMacs = 0  // MACs of all non-depthwise int8 convs
     }
 
     /// Generates `name`, runs ONNX Runtime and our engine on the same random input, compares every output.
@@ -67,6 +69,16 @@ final class ORTParityTests: XCTestCase {
         let x = try NPY.read(ref.appendingPathComponent("input.npy"))
         let ours = try engine.run([engine.inputs[0].name: x])
         var d = Diff()
+        let plan = try engine.plan(inputShapes: [engine.inputs[0].name: x.shape])
+        d.byteFormatMacs = plan.byteFormatMacs
+        d.byteEligibleMacs = plan.steps.compactMap { $0 as? QConvStep }.filter {
+            !($0.desc.groups > 1 && $0.desc.groups == $0.desc.in_c && $0.desc.groups == $0.desc.out_c)
+        }.reduce(0) { $0 + $1.macs }
+        if act == "uint8" && CompiledPlan.kernelVariant == "avx2" {
+            // 7-bit weights (reduce_range): every non-depthwise int8 conv must run in the AVX2 byte format.
+            XCTAssertGreaterThan(d.byteEligibleMacs, 0, file: file, line: line)
+            XCTAssertEqual(d.byteFormatMacs, d.byteEligibleMacs, "\(name): convs not on the byte path", file: file, line: line)
+        }
         for outName in engine.outputNames {
             let r = try NPY.read(ref.appendingPathComponent(outName.replacingOccurrences(of: "/", with: "_") + ".npy"))
             guard let o = ours[outName] else { XCTFail("no output \(outName)", file: file, line: line); continue }
@@ -91,7 +103,8 @@ final class ORTParityTests: XCTestCase {
         }
         print("parity \(name) act=\(act) S=\(batch) threads=\(threads): int8 max \(d.maxSteps) step(s), "
               + "\(d.stepsDiffering)/\(d.intCount) values off by one; probs max |diff| \(d.maxFloat); "
-              + "other float outputs max |diff| \(d.maxOtherFloat)")
+              + "other float outputs max |diff| \(d.maxOtherFloat); byte-format MACs \(d.byteFormatMacs) of "
+              + "\(d.byteEligibleMacs) (kernels \(CompiledPlan.kernelVariant))")
         return d
     }
 
@@ -104,6 +117,14 @@ final class ORTParityTests: XCTestCase {
         // Measured: ONNX Runtime's int8 AveragePool rounds a few ties differently (1 step, no float reference matches
         // it exactly); one such step on the last logits moves a probability by ~3e-3, hence the looser bound here.
         try compare("convstack", act: "int8", batch: 2, size: 32, threads: 2, floatTolerance: 5e-3)
+    }
+
+    /// ResNet-18 (the benchmark network, small input) with 7-bit weights from quantize_static(reduce_range=True):
+    /// on AVX2 every 3x3/1x1 conv and the Gemm run through the byte format (vpmaddubsw), and the result still
+    /// matches ONNX Runtime within one quantization step (ORT's own vpmaddubsw path is exact for such weights too).
+    func testResNet18ReduceRangeBytePath() throws {
+        let d = try compare("resnet18", batch: 2, size: 64, threads: 2, finals: [])
+        XCTAssertLessThanOrEqual(d.maxSteps, 1)
     }
 
     func testLSTMModel() throws {
@@ -135,6 +156,35 @@ final class ORTParityTests: XCTestCase {
         let m = zip(ours["probs"]!.floats, r.floats).map { abs($0 - $1) }.max() ?? 0
         print("parity shipped detector: probs max |diff| \(m)")
         XCTAssertLessThanOrEqual(m, 1e-3)
+    }
+
+    /// The shipped detector with its weights rewritten to 7 bits (scripts/onnx/requantize_7bit.py, as
+    /// quantize_static(reduce_range=True) stores them): on AVX2 our byte format runs every non-depthwise conv,
+    /// and ORT WITH its graph optimizations (fused vpmaddubsw kernels, which saturate on the 8-bit original)
+    /// agrees with us, because neither saturates on such weights.
+    func testShippedDetectorWith7BitWeightsMatchesOptimizedORT() throws {
+        let env = ProcessInfo.processInfo.environment["ICHTRIAGE_DETECTOR"]
+        let shipped = env ?? Self.packageRoot.appendingPathComponent("Models/default/model.onnx").path
+        guard FileManager.default.fileExists(atPath: shipped) else {
+            throw XCTSkip("no detector model at \(shipped) (the training toolkit produces it)")
+        }
+        let path = tmp.appendingPathComponent("detector-7bit.onnx").path
+        try sh(["scripts/onnx/requantize_7bit.py", shipped, path])
+        let ref = tmp.appendingPathComponent("ref-detector-7bit")
+        try FileManager.default.createDirectory(at: ref, withIntermediateDirectories: true)
+        try sh(["scripts/onnx/ort_run.py", path, ref.path, "--random", "6,3,256,256", "--seed", "4"])
+        let engine = try InferenceModel(contentsOf: URL(fileURLWithPath: path), options: EngineOptions(threads: 2))
+        let x = try NPY.read(ref.appendingPathComponent("input.npy"))
+        let ours = try engine.run([engine.inputs[0].name: x])
+        let r = try NPY.read(ref.appendingPathComponent("probs.npy"))
+        let m = zip(ours["probs"]!.floats, r.floats).map { abs($0 - $1) }.max() ?? 0
+        let plan = try engine.plan(inputShapes: [engine.inputs[0].name: x.shape])
+        print("parity shipped detector, 7-bit weights, ORT optimized: probs max |diff| \(m); byte-format MACs "
+              + "\(plan.byteFormatMacs) of \(plan.macs)")
+        XCTAssertLessThanOrEqual(m, 1e-3)
+        if CompiledPlan.kernelVariant == "avx2" {
+            XCTAssertGreaterThan(plan.byteFormatMacs, plan.macs * 9 / 10, "the convs should run in the byte format")
+        }
     }
 
     func testFloatModel() throws {

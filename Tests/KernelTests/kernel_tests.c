@@ -109,12 +109,51 @@ static void emu_quads(int32_t kp, const void *a, size_t lda, const void *w, int3
 }
 static void emu_vnni(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) { emu_quads(kp, a, lda, w, acc, 8, 16, 1); }
 static void emu_dot(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) { emu_quads(kp, a, lda, w, acc, 8, 8, 0); }
-static const ick_variant emulated[] = {
+/* AVX2's two formats: int16 pairs (vpmaddwd) and bytes, where vpmaddubsw adds each pair of u8 x s8 products into
+ * int16 WITH SATURATION (emulated as the instruction does it), vpmaddwd(ones) + vpaddd then sum exactly. */
+static void emu_pairs_i16(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) {
+    const int16_t *wp = (const int16_t *)w;
+    for (int r = 0; r < 6; r++)
+        for (int c = 0; c < 16; c++) {
+            uint32_t sum = 0;
+            const int16_t *ar = (const int16_t *)((const uint8_t *)a + r * lda);
+            for (int32_t k = 0; k < kp; k++) sum += (uint32_t)(ar[k] * wp[((size_t)(k / 2) * 16 + c) * 2 + k % 2]);
+            acc[r * 16 + c] = (int32_t)sum;
+        }
+}
+static int32_t sat16(int32_t v) { return v > 32767 ? 32767 : v < -32768 ? -32768 : v; }
+static void emu_maddubs(int32_t kp, const void *a, size_t lda, const void *w, int32_t *acc) {
+    const int8_t *wp = (const int8_t *)w;
+    for (int r = 0; r < 5; r++)
+        for (int c = 0; c < 16; c++) {
+            uint32_t sum = 0;
+            const uint8_t *ar = (const uint8_t *)a + r * lda;
+            for (int32_t k = 0; k < kp; k += 2) {
+                const int8_t *wk = wp + ((size_t)(k / 4) * 16 + c) * 4 + k % 4;
+                sum += (uint32_t)sat16(ar[k] * wk[0] + ar[k + 1] * wk[1]);
+            }
+            acc[r * 16 + c] = (int32_t)sum;
+        }
+}
+static const ick_variant emu_avx2_bytes = {.isa = ICK_ISA_AVX2, .mr = 5, .nr = 16, .kr = 4, .kalign = 4, .afmt = ICK_AFMT_U8,
+                                           .w_bytes = 1, .ukernel = emu_maddubs, .requant_row = ick_requant_row__scalar,
+                                           .dwconv = ick_dwconv__scalar};
+#define N_EMULATED 3
+static const ick_variant emulated[N_EMULATED] = {
     {.isa = ICK_ISA_AVX512VNNI, .mr = 8, .nr = 16, .kr = 4, .kalign = 4, .afmt = ICK_AFMT_U8, .w_bytes = 1,
      .ukernel = emu_vnni, .requant_row = ick_requant_row__scalar, .dwconv = ick_dwconv__scalar},
     {.isa = ICK_ISA_NEONDOT, .mr = 8, .nr = 8, .kr = 4, .kalign = 16, .afmt = ICK_AFMT_S8, .w_bytes = 1,
      .ukernel = emu_dot, .requant_row = ick_requant_row__scalar, .dwconv = ick_dwconv__scalar},
+    {.isa = ICK_ISA_AVX2, .mr = 6, .nr = 16, .kr = 2, .kalign = 2, .afmt = ICK_AFMT_I16, .w_bytes = 2,
+     .ukernel = emu_pairs_i16, .requant_row = ick_requant_row__scalar, .dwconv = ick_dwconv__scalar,
+     .bytes = &emu_avx2_bytes},
 };
+static const char *const emulated_label[N_EMULATED] = {"avx512vnni layout, emulated", "neondot layout, emulated",
+                                                       "avx2 int16/bytes layouts, emulated"};
+
+/* Weights: 0 = full int8 range, 1 = 7-bit (|w| <= 64, what quantize_static(reduce_range=True) makes). */
+static int weights7;
+static int bytes_layers, int16_layers; /* layers packed in each format by variants that have both */
 
 /* One conv case, one type / zero point / epilogue, every variant. */
 /* in_extra / out_extra: extra elements per pixel (the tensor is a channel slice of a wider one); the bytes
@@ -142,7 +181,9 @@ static void run_conv_ex(const conv_case *cc, ick_qtype type, int32_t zp, int res
     float *mult = xalloc(cc->cout * 4);
     fill_q(type, in, in_n, cc->fill);
     fill_q(type, res, out_n, 0);
-    for (size_t i = 0; i < w_n; i++) w[i] = cc->fill == 1 ? -128 : cc->fill == 2 ? (int8_t)rnd_range(-3, 3) : (int8_t)rnd_range(-128, 127);
+    for (size_t i = 0; i < w_n; i++)
+        w[i] = cc->fill == 1 ? (weights7 ? -64 : -128) : cc->fill == 2 ? (int8_t)rnd_range(-3, 3)
+                                                                      : (int8_t)(weights7 ? rnd_range(-64, 64) : rnd_range(-128, 127));
     for (int32_t n = 0; n < cc->cout; n++) {
         bias[n] = cc->fill == 2 ? rnd_range(-20, 20) : rnd_range(-30000, 30000);
         mult[n] = cc->fill == 2 ? 0.5f : cc->fill == 1 ? 1e-6f * (1 + rnd_unit())
@@ -173,15 +214,23 @@ static void run_conv_ex(const conv_case *cc, ick_qtype type, int32_t zp, int res
         ick_ref_conv(&d1, w, bias, &rq1, in + (size_t)b * cc->h * cc->w * is, ref + (size_t)b * per_image * os,
                      0, per_image);
     }
-    for (int isa = 0; isa < ICK_ISA_COUNT + 2; isa++) {
+    const int depthwise = cc->groups > 1 && cc->groups == cc->cin && cc->groups == cc->cout;
+    for (int isa = 0; isa < ICK_ISA_COUNT + N_EMULATED; isa++) {
         const ick_variant *v = isa < ICK_ISA_COUNT ? ick_variant_get((ick_isa)isa) : &emulated[isa - ICK_ISA_COUNT];
         if (!v) continue; /* reported once in main */
-        const char *label = isa < ICK_ISA_COUNT ? ick_isa_label((ick_isa)isa)
-                                                : isa == ICK_ISA_COUNT ? "avx512vnni layout, emulated" : "neondot layout, emulated";
+        const char *label = isa < ICK_ISA_COUNT ? ick_isa_label((ick_isa)isa) : emulated_label[isa - ICK_ISA_COUNT];
         void *packed = xalloc(ick_conv_packed_size_v(v, &d));
         void *scratch = xalloc(ick_conv_scratch_size_v(v, &d));
         memset(out, 0xA5, out_n);
         int rc = ick_conv_pack_v(v, &d, w, bias, packed);
+        if (rc == ICK_OK && v->bytes) {
+            /* the byte format exactly when the weights keep it exact; always for 7-bit weights, never depthwise */
+            const int want = !depthwise && ick_conv_bytes_exact(&d, w), got = ick_conv_packed_bytes(packed);
+            char fmsg[400];
+            snprintf(fmsg, sizeof fmsg, "%s [%s] packed format bytes=%d, want %d", name, label, got, want);
+            check(got == want && (!weights7 || want == !depthwise), fmsg);
+            if (got == 1) bytes_layers++; else int16_layers++;
+        }
         const int32_t mid = npix / 3; /* two ranges, as two threads would */
         if (rc == ICK_OK) rc = ick_conv_run_v(v, &d, packed, &rq, in, out, 0, mid, scratch);
         if (rc == ICK_OK) rc = ick_conv_run_v(v, &d, packed, &rq, in, out, mid, npix, scratch);
@@ -236,6 +285,143 @@ static void test_conv(void) {
                 run_conv(&conv_cases[c], type, zp, z == 1, z == 2);
             }
         }
+    }
+}
+
+/* The saturation edge of the byte format. Weights are built pair by pair in im2col order (k = t * cin_g + ci, pairs
+ * (2j, 2j+1)) from pairs whose positive / negative parts sum to exactly 128 / -128 (legal: the format must be chosen
+ * and exact), and activations stored as 255 or 0 (u8 255/0, s8 127/-128), which puts the products of those pairs
+ * at +-32640, the int16 limit the format relies on. With one pair pushed to 129 / -129 the packer must fall back to
+ * int16 and stay exact; packing such weights in the byte format anyway must give wrong results (the guard
+ * matters, and the emulation saturates like vpmaddubsw). */
+static const int8_t edge_pairs[][2] = {{64, 64}, {127, 1}, {1, 127}, {100, 28}, {-64, -64}, {-128, 0}, {0, -128},
+                                       {-100, -28}, {127, -128}, {-128, 127}, {64, -128}, {-1, -127}};
+static const int8_t over_pairs[][2] = {{65, 64}, {64, 65}, {127, 2}, {-65, -64}, {-128, -1}, {-1, -128}};
+
+static void edge_weights(const conv_case *cc, int8_t *w, int violate) {
+    const int32_t cin_g = cc->cin / cc->groups, taps = cc->kh * cc->kw, k = taps * cin_g;
+    for (int32_t n = 0; n < cc->cout; n++)
+        for (int32_t kk = 0; kk < k; kk += 2) {
+            const int8_t *p = edge_pairs[rnd_range(0, (int32_t)(sizeof edge_pairs / sizeof edge_pairs[0]) - 1)];
+            for (int32_t j = 0; j < 2 && kk + j < k; j++) {
+                const int32_t q = kk + j; /* im2col index -> OIHW [n][ci][t] */
+                w[((size_t)n * cin_g + q % cin_g) * taps + q / cin_g] = kk + 1 < k ? p[j] : (int8_t)rnd_range(-128, 127);
+            }
+        }
+    if (violate) {
+        const int32_t n = rnd_range(0, cc->cout - 1), kk = 2 * rnd_range(0, k / 2 - 1);
+        const int8_t *p = over_pairs[rnd_range(0, (int32_t)(sizeof over_pairs / sizeof over_pairs[0]) - 1)];
+        for (int32_t j = 0; j < 2; j++)
+            w[((size_t)n * cin_g + (kk + j) % cin_g) * taps + (kk + j) / cin_g] = p[j];
+    }
+}
+
+/* sum_k (a - zp) * w of output pixel m (image 0), channel n, straight from the definition. */
+static int32_t naive_acc(const ick_conv_desc *d, const int8_t *w, const void *in, int32_t m, int32_t n) {
+    const int32_t ow = ick_conv_out_w(d), oy = m / ow, ox = m % ow, cin_g = d->in_c / d->groups;
+    const int32_t g = n / (d->out_c / d->groups);
+    int32_t acc = 0;
+    for (int32_t ci = 0; ci < cin_g; ci++)
+        for (int32_t ky = 0; ky < d->kernel_h; ky++)
+            for (int32_t kx = 0; kx < d->kernel_w; kx++) {
+                const int32_t iy = oy * d->stride_h - d->pad_top + ky, ix = ox * d->stride_w - d->pad_left + kx;
+                if (iy < 0 || ix < 0 || iy >= d->in_h || ix >= d->in_w) continue;
+                const int32_t a = ick_load_q(d->type, in, ((size_t)iy * d->in_w + ix) * d->in_c + g * cin_g + ci);
+                acc += (a - d->in_zp) * w[(((size_t)n * cin_g + ci) * d->kernel_h + ky) * d->kernel_w + kx];
+            }
+    return acc;
+}
+
+static void test_bytes_edge(void) {
+    static const conv_case cases[] = {
+        {1, 9, 8, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0},       /* pointwise, N remainder (tail half) */
+        {6, 7, 5, 19, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 0},       /* odd cin: pairs straddle taps; padding, stride */
+        {5, 6, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 2},      /* batch */
+        {6, 6, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 8, 0, 0},      /* groups of 8 channels (narrow panels) */
+        {9, 9, 3, 16, 5, 5, 2, 2, 2, 2, 2, 2, 1, 0, 0},       /* stem-like, K = 75 (odd) */
+        {2, 3, 1100, 17, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0},    /* chunked K */
+        {4, 4, 21, 21, 3, 3, 1, 1, 1, 1, 1, 1, 21, 0, 0},     /* depthwise: never the byte format */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int t = 0; t < 2; t++)
+            for (int violate = 0; violate < 2; violate++) {
+                const conv_case *cc = &cases[c];
+                const ick_qtype type = t ? ICK_S8 : ICK_U8;
+                const int32_t zp = rnd_range(ick_qmin(type), ick_qmax(type));
+                ick_conv_desc d = {.in_h = cc->h, .in_w = cc->w, .in_c = cc->cin, .out_c = cc->cout, .kernel_h = cc->kh,
+                                   .kernel_w = cc->kw, .stride_h = cc->sh, .stride_w = cc->sw, .pad_top = cc->pt,
+                                   .pad_left = cc->pl, .pad_bottom = cc->pb, .pad_right = cc->pr, .groups = cc->groups,
+                                   .type = type, .in_zp = zp, .batch = cc->batch};
+                const int32_t nb = cc->batch ? cc->batch : 1, npix = nb * ick_conv_out_h(&d) * ick_conv_out_w(&d);
+                const int32_t k = cc->kh * cc->kw * cc->cin / cc->groups;
+                const size_t in_n = (size_t)nb * cc->h * cc->w * cc->cin, out_n = (size_t)npix * cc->cout;
+                uint8_t *in = xalloc(in_n), *ref = xalloc(out_n), *out = xalloc(out_n);
+                int8_t *w = xalloc((size_t)cc->cout * k);
+                int32_t *bias = xalloc(cc->cout * 4);
+                float *mult = xalloc(cc->cout * 4);
+                for (size_t i = 0; i < in_n; i++) ick_store_q(type, in, i, rnd_range(0, 3) ? ick_qmax(type) : ick_qmin(type));
+                edge_weights(cc, w, violate);
+                /* bias cancels the sum of a middle pixel, mult = 1/64: an accumulator off by the 128 that one
+                 * saturated pair loses shows as 2 steps there and around it */
+                const int32_t mid_pixel = ick_conv_out_h(&d) / 2 * ick_conv_out_w(&d) + ick_conv_out_w(&d) / 2;
+                for (int32_t n = 0; n < cc->cout; n++) {
+                    bias[n] = -naive_acc(&d, w, in, mid_pixel, n);
+                    mult[n] = 1.0f / 64;
+                }
+                ick_requant rq = {.mult = mult, .out_zp = type == ICK_U8 ? 128 : 0, .lo = ick_qmin(type), .hi = ick_qmax(type)};
+                ick_ref_conv(&d, w, bias, &rq, in, ref, 0, npix);
+                const int depthwise = cc->groups == cc->cin && cc->groups == cc->cout;
+                for (int isa = 0; isa < ICK_ISA_COUNT + N_EMULATED; isa++) {
+                    const ick_variant *v = isa < ICK_ISA_COUNT ? ick_variant_get((ick_isa)isa) : &emulated[isa - ICK_ISA_COUNT];
+                    if (!v) continue;
+                    const char *label = isa < ICK_ISA_COUNT ? ick_isa_label((ick_isa)isa) : emulated_label[isa - ICK_ISA_COUNT];
+                    void *packed = xalloc(ick_conv_packed_size_v(v, &d)), *scratch = xalloc(ick_conv_scratch_size_v(v, &d));
+                    memset(out, 0xA5, out_n);
+                    int rc = ick_conv_pack_v(v, &d, w, bias, packed);
+                    const int fmt = ick_conv_packed_bytes(packed);
+                    if (rc == ICK_OK) rc = ick_conv_run_v(v, &d, packed, &rq, in, out, 0, npix / 2, scratch);
+                    if (rc == ICK_OK) rc = ick_conv_run_v(v, &d, packed, &rq, in, out, npix / 2, npix, scratch);
+                    size_t bad = 0;
+                    for (size_t i = 0; i < out_n; i++) bad += out[i] != ref[i];
+                    const int want_fmt = v->bytes && !violate && !depthwise;
+                    char msg[300];
+                    snprintf(msg, sizeof msg, "byte-format edge case %zu %s %s [%s]: rc=%d format bytes=%d (want %d), %zu wrong",
+                             c, t ? "s8" : "u8", violate ? "one pair over the bound" : "pairs at the bound", label, rc, fmt,
+                             want_fmt, bad);
+                    check(rc == ICK_OK && bad == 0 && fmt == want_fmt, msg);
+                    free(packed); free(scratch);
+                }
+                free(in); free(ref); free(out); free(w); free(bias); free(mult);
+            }
+}
+
+/* Packing weights that break the bound in the byte format anyway (bypassing the guard) must saturate: the
+ * emulation and, where the CPU has it, the real AVX2 byte kernel. One pair (65, 64) x activations 255 sums to
+ * 32895 > 32767, so the accumulator loses 128; bias cancels the true sum and mult = 1/64 shows it as 2 steps. */
+static void test_bytes_guard_needed(void) {
+    ick_conv_desc d = {.in_h = 1, .in_w = 6, .in_c = 2, .out_c = 16, .kernel_h = 1, .kernel_w = 1, .stride_h = 1,
+                       .stride_w = 1, .groups = 1, .type = ICK_U8, .in_zp = 0};
+    uint8_t in[12], ref[6 * 16], out[6 * 16];
+    int8_t w[32];
+    int32_t bias[16];
+    float mult[16];
+    memset(in, 255, sizeof in);
+    for (int n = 0; n < 16; n++) { w[2 * n] = 65; w[2 * n + 1] = 64; bias[n] = -255 * 129; mult[n] = 1.0f / 64; }
+    ick_requant rq = {.mult = mult, .out_zp = 100, .lo = 0, .hi = 255};
+    ick_ref_conv(&d, w, bias, &rq, in, ref, 0, 6);
+    check(ref[0] == 100 && !ick_conv_bytes_exact(&d, w), "guard case: reference gives the zero point, weights refused");
+    const ick_variant *real = ick_variant_get(ICK_ISA_AVX2);
+    const ick_variant *forced[2] = {&emu_avx2_bytes, real ? real->bytes : NULL};
+    for (int i = 0; i < 2; i++) {
+        if (!forced[i]) { printf("kernels: SKIP real AVX2 byte kernel saturation check: no AVX2 here\n"); skipped++; continue; }
+        void *packed = xalloc(ick_conv_packed_size_v(forced[i], &d)), *scratch = xalloc(ick_conv_scratch_size_v(forced[i], &d));
+        int rc = ick_conv_pack_v(forced[i], &d, w, bias, packed);
+        if (rc == ICK_OK) rc = ick_conv_run_v(forced[i], &d, packed, &rq, in, out, 0, 6, scratch);
+        char msg[200];
+        snprintf(msg, sizeof msg, "byte format forced on weights over the bound saturates (%s): got %d, exact %d",
+                 i ? "real vpmaddubsw" : "emulated", out[0], ref[0]);
+        check(rc == ICK_OK && out[0] == 98 && ref[0] == 100, msg);
+        free(packed); free(scratch);
     }
 }
 
@@ -484,6 +670,14 @@ int main(void) {
     }
     test_conv();
     test_conv_random(200);
+    weights7 = 1; /* again with 7-bit weights: the AVX2 byte format on every non-depthwise layer */
+    test_conv();
+    test_conv_random(100);
+    weights7 = 0;
+    test_bytes_edge();
+    test_bytes_guard_needed();
+    printf("kernels: variants with a byte format packed %d layers as bytes, %d as their own format\n", bytes_layers,
+           int16_layers);
     test_conv_errors();
     test_pool();
     test_layout();

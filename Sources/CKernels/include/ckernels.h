@@ -119,6 +119,11 @@ size_t ick_conv_packed_size(const ick_conv_desc *d);
 /* Pack OIHW int8 weights and int32 bias (may be NULL) into `packed` (64-byte aligned,
  * ick_conv_packed_size bytes). Returns ICK_OK or an error. */
 int ick_conv_pack(const ick_conv_desc *d, const int8_t *weights, const int32_t *bias, void *packed);
+/* 1 when ick_conv_pack chose the variant's byte format for these weights (AVX2: u8 x s8 vpmaddubsw, used only when
+ * every pair of adjacent products provably stays inside int16, e.g. 7-bit weights as quantize_static(...,
+ * reduce_range=True) makes them; results are identical either way), 0 for the variant's own format, -1 when
+ * `packed` is not packed weights. */
+int ick_conv_packed_bytes(const void *packed);
 /* Bytes of per-call scratch (64-byte aligned) ick_conv_run needs; one per concurrent caller. */
 size_t ick_conv_scratch_size(const ick_conv_desc *d);
 /* Compute output pixels [m_begin, m_end) of the batch (pixel m = (image * out_h + oy) * out_w + ox).
