@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
 
@@ -17,10 +18,12 @@ import torch
 # the training phase needs neither. (What made training slow on the shared CPU was OpenMP's
 # busy-waiting threads, not these imports: train.sh sets OMP_WAIT_POLICY=PASSIVE, see docs/model.md.)
 from . import bundle, report
+from .metrics import weighted_log_loss
 from .data import (SUBTYPES, load_index, parse_slice_ranges, ranges_disjoint, read_real_exam, relpath,
                    restrict_to_ranges, split_key, load_many, split_of)
 from .model import count_macs
-from .train import TrainConfig, build_detector, fit_pca, slice_outputs, train_sequence, train_slices
+from .train import (TrainConfig, build_detector, fit_pca, fit_temperature, fold_temperature, slice_outputs,
+                    train_sequence, train_slices)
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m ichtrain pipeline", description=__doc__)
@@ -56,8 +59,11 @@ def parse_args(argv):
     ap.add_argument("--lstm-hidden", type=int, default=64)
     ap.add_argument("--lstm-layers", type=int, default=2)
     ap.add_argument("--calib-series", type=int, default=24, help="training series used to calibrate int8 ranges")
-    ap.add_argument("--calib-method", default="MinMax", choices=["MinMax", "Percentile", "Entropy"],
-                    help="how int8 activation ranges are taken from the calibration series")
+    ap.add_argument("--calib-method", default="MinMax", choices=["MinMax", "Percentile", "Entropy", "auto"],
+                    help="how int8 activation ranges are taken from the calibration series (auto: MinMax and "
+                         "Percentile both made, the one whose int8 validation log loss is closer to float32 kept)")
+    ap.add_argument("--temperature", default="fit", choices=["fit", "none"],
+                    help="fit: temperature scaling per output fitted on the validation split, folded into the graph")
     ap.add_argument("--min-sensitivity", type=float, default=0.95)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--load-workers", type=int, default=3, help="processes that decode and preprocess the DICOM slices")
@@ -176,6 +182,12 @@ def main(argv=None) -> int:
     outs = [slice_outputs(net, x) for x in pix["train"]]
     mean, comps = fit_pca(np.concatenate([e for _, e in outs]), cfg.pca_dim)
     seq = train_sequence([e for _, e in outs], [l for l, _ in outs], lab["train"], mean, comps, cfg, log)
+    temperature = None
+    if a.temperature == "fit":
+        vouts = [slice_outputs(net, x) for x in pix["val"]]
+        temperature = fit_temperature(seq, [e for _, e in vouts], [l for l, _ in vouts], lab["val"])
+        fold_temperature(seq, temperature)
+        log("temperature scaling (fitted on validation): " + ", ".join(f"{n} {t:.2f}" for n, t in zip(SUBTYPES, temperature)))
     det = build_detector(net, seq)
     torch.save({"state_dict": det.state_dict(), "config": vars(cfg)}, os.path.join(a.work, "detector.pt"))
     timings["train_sequence"] = time.time() - t
@@ -194,7 +206,25 @@ def main(argv=None) -> int:
     calib_ids = {s.uid for s in calib}
     calib_pix = [x for s, x in zip(parts["train"], pix["train"]) if s.uid in calib_ids]
     int8_path = os.path.join(a.bundle, "model.onnx")
-    qsettings = calibrate.quantize(float_path, int8_path, calib_pix, a.calib_method)
+    methods = ["MinMax", "Percentile"] if a.calib_method == "auto" else [a.calib_method]
+    calib_choice = {}
+    if len(methods) == 1:
+        qsettings = calibrate.quantize(float_path, int8_path, calib_pix, methods[0])
+    else:  # both made; the one closer to float32 on VALIDATION is kept (test figures are only reported)
+        val_fl = weighted_log_loss(np.concatenate(lab["val"]), np.concatenate(predict(float_path, pix["val"], a.threads)))
+        made = {}
+        for m in methods:
+            path = os.path.join(a.work, f"model-int8-{m}.onnx")
+            made[m] = calibrate.quantize(float_path, path, calib_pix, m)
+            lq = weighted_log_loss(np.concatenate(lab["val"]), np.concatenate(predict(path, pix["val"], a.threads)))
+            calib_choice[m] = {"val_int8": lq, "val_float32": val_fl, "val_relative_change": (lq - val_fl) / val_fl}
+            log(f"int8 calibration {m}: validation log loss int8 {lq:.4f} float32 {val_fl:.4f} "
+                f"({100 * (lq - val_fl) / val_fl:+.1f} %)")
+        chosen = min(methods, key=lambda m: abs(calib_choice[m]["val_relative_change"]))
+        calib_choice["chosen"] = chosen
+        shutil.copyfile(os.path.join(a.work, f"model-int8-{chosen}.onnx"), int8_path)
+        qsettings = made[chosen]
+        a.calib_method = chosen
     int8_ops = check_ops(onnx.load(int8_path))
     calib_record = {
         "purpose": f"int8 activation ranges ({a.calib_method}) for model.onnx",
@@ -221,6 +251,10 @@ def main(argv=None) -> int:
     ev = {"float32": evaluate(test_f, lab["test"], thr), "int8": evaluate(test_q, lab["test"], thr),
           "val_int8": evaluate(val_q, lab["val"], thr)}
     ev["int8_vs_float32"] = compare(ev["float32"], ev["int8"])
+    for m in (k for k in calib_choice if k != "chosen"):
+        q = predict(os.path.join(a.work, f"model-int8-{m}.onnx"), pix["test"], a.threads)
+        calib_choice[m]["test"] = compare(ev["float32"], evaluate(q, lab["test"], thr))
+    ev["calibration_methods"] = calib_choice
     extra = {}
     for spec in a.extra_test:
         name, _, folder = spec.partition("=")
@@ -271,7 +305,8 @@ def main(argv=None) -> int:
                                "slices_total": sum(len(s.slices) for s in extra_train)},
                "extra_test_slices": a.extra_test_slices,
                "train_config": {**vars(cfg), "slice_steps_taken": slice_steps_taken,
-                                                 "slice_step_kept": net.kept_step, "slice_validation": net.val_history}, "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
+                                                 "slice_step_kept": net.kept_step, "slice_validation": net.val_history,
+                                "temperature": None if temperature is None else dict(zip(SUBTYPES, map(float, temperature)))}, "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
                "threshold_rule": thr_why, "evaluation": ev, "real_exams": real, "architecture": arch,
                "quantization": qsettings, "calibration_id": calib_id}
     with open(os.path.join(a.calibration_dir, "calibration-set.json"), "w") as f:
