@@ -62,6 +62,12 @@ def parse_args(argv):
     ap.add_argument("--calib-method", default="MinMax", choices=["MinMax", "Percentile", "Entropy", "auto"],
                     help="how int8 activation ranges are taken from the calibration series (auto: MinMax and "
                          "Percentile both made, the one whose int8 validation log loss is closer to float32 kept)")
+    ap.add_argument("--slice-net", metavar="DETECTOR_PT",
+                    help="take the slice CNN from this detector.pt (an earlier run's WORK/detector.pt) instead of training it")
+    ap.add_argument("--seq-train", default="all", choices=["all", "data"],
+                    help="series the sequence head trains on: all training series, or DATA's only (not the "
+                         "--extra-train sub-series, whose slices the CNN has seen many times and which are "
+                         "fragments of one exam)")
     ap.add_argument("--temperature", default="fit", choices=["fit", "none"],
                     help="fit: temperature scaling per output fitted on the validation split, folded into the graph")
     ap.add_argument("--min-sensitivity", type=float, default=0.95)
@@ -175,13 +181,25 @@ def main(argv=None) -> int:
     # 2. slice CNN, 3. PCA + sequence model
     t = time.time()
     train_pix16 = [x.astype(np.float16) for x in pix["train"]]  # halves memory; training only
-    net = train_slices(train_pix16, lab["train"], cfg, log, pix["val"], lab["val"])
+    if a.slice_net:
+        from .model import SliceNet
+        sd = torch.load(a.slice_net, map_location="cpu")["state_dict"]
+        net = SliceNet(a.backbone)
+        net.load_state_dict({k[len("slice_net."):]: v for k, v in sd.items() if k.startswith("slice_net.")})
+        net.eval()
+        net.steps_taken, net.kept_step, net.val_history = None, None, []
+        log(f"slice CNN taken from {a.slice_net} (not trained in this run)")
+    else:
+        net = train_slices(train_pix16, lab["train"], cfg, log, pix["val"], lab["val"])
     timings["train_slices"] = time.time() - t
     slice_steps_taken = net.steps_taken
     t = time.time()
-    outs = [slice_outputs(net, x) for x in pix["train"]]
+    extra_ids = {id(s) for s in extra_train}
+    seq_idx = [i for i, s in enumerate(parts["train"]) if a.seq_train == "all" or id(s) not in extra_ids]
+    outs = [slice_outputs(net, pix["train"][i]) for i in seq_idx]
     mean, comps = fit_pca(np.concatenate([e for _, e in outs]), cfg.pca_dim)
-    seq = train_sequence([e for _, e in outs], [l for l, _ in outs], lab["train"], mean, comps, cfg, log)
+    seq = train_sequence([e for _, e in outs], [l for l, _ in outs], [lab["train"][i] for i in seq_idx], mean, comps,
+                         cfg, log)
     temperature = None
     if a.temperature == "fit":
         vouts = [slice_outputs(net, x) for x in pix["val"]]
@@ -201,7 +219,6 @@ def main(argv=None) -> int:
     float_path = os.path.join(a.work, "model-float32.onnx")
     model = export_onnx(det, float_path, pix["val"][0][:4])
     float_ops = ops_in(model)
-    extra_ids = {id(s) for s in extra_train}
     calib = sorted((s for s in parts["train"] if id(s) not in extra_ids), key=split_key)[: a.calib_series]
     calib_ids = {s.uid for s in calib}
     calib_pix = [x for s, x in zip(parts["train"], pix["train"]) if s.uid in calib_ids]
@@ -306,6 +323,7 @@ def main(argv=None) -> int:
                "extra_test_slices": a.extra_test_slices,
                "train_config": {**vars(cfg), "slice_steps_taken": slice_steps_taken,
                                                  "slice_step_kept": net.kept_step, "slice_validation": net.val_history,
+                                "slice_net_from": a.slice_net, "seq_train": a.seq_train,
                                 "temperature": None if temperature is None else dict(zip(SUBTYPES, map(float, temperature)))}, "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
                "threshold_rule": thr_why, "evaluation": ev, "real_exams": real, "architecture": arch,
                "quantization": qsettings, "calibration_id": calib_id}
