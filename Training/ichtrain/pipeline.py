@@ -68,6 +68,9 @@ def parse_args(argv):
                     help="series the sequence head trains on: all training series, or DATA's only (not the "
                          "--extra-train sub-series, whose slices the CNN has seen many times and which are "
                          "fragments of one exam)")
+    ap.add_argument("--seq-views", type=int, default=0,
+                    help="also train the sequence head on this many augmented views of each of its series (the CNN's "
+                         "outputs on its own clean training slices are more confident than on unseen slices)")
     ap.add_argument("--temperature", default="fit", choices=["fit", "none"],
                     help="fit: temperature scaling per output fitted on the validation split, folded into the graph")
     ap.add_argument("--min-sensitivity", type=float, default=0.95)
@@ -197,9 +200,16 @@ def main(argv=None) -> int:
     extra_ids = {id(s) for s in extra_train}
     seq_idx = [i for i, s in enumerate(parts["train"]) if a.seq_train == "all" or id(s) not in extra_ids]
     outs = [slice_outputs(net, pix["train"][i]) for i in seq_idx]
+    seq_lab = [lab["train"][i] for i in seq_idx]
+    if a.seq_views > 0:
+        from .train import _augment
+        gen = torch.Generator().manual_seed(cfg.seed + 2)
+        for _ in range(a.seq_views):
+            outs += [slice_outputs(net, _augment(torch.from_numpy(pix["train"][i]).float(), gen).numpy()) for i in seq_idx]
+            seq_lab += [lab["train"][i] for i in seq_idx]
+        log(f"sequence head: {len(seq_idx)} series, each also in {a.seq_views} augmented views")
     mean, comps = fit_pca(np.concatenate([e for _, e in outs]), cfg.pca_dim)
-    seq = train_sequence([e for _, e in outs], [l for l, _ in outs], [lab["train"][i] for i in seq_idx], mean, comps,
-                         cfg, log)
+    seq = train_sequence([e for _, e in outs], [l for l, _ in outs], seq_lab, mean, comps, cfg, log)
     temperature = None
     if a.temperature == "fit":
         vouts = [slice_outputs(net, x) for x in pix["val"]]
@@ -323,7 +333,7 @@ def main(argv=None) -> int:
                "extra_test_slices": a.extra_test_slices,
                "train_config": {**vars(cfg), "slice_steps_taken": slice_steps_taken,
                                                  "slice_step_kept": net.kept_step, "slice_validation": net.val_history,
-                                "slice_net_from": a.slice_net, "seq_train": a.seq_train,
+                                "slice_net_from": a.slice_net, "seq_train": a.seq_train, "seq_views": a.seq_views,
                                 "temperature": None if temperature is None else dict(zip(SUBTYPES, map(float, temperature)))}, "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
                "threshold_rule": thr_why, "evaluation": ev, "real_exams": real, "architecture": arch,
                "quantization": qsettings, "calibration_id": calib_id}

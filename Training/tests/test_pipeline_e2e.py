@@ -75,13 +75,14 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
     bundle2, work2 = tmp_path / "bundle2", tmp_path / "work2"
     cmd2 = [sys.executable, "-m", "ichtrain", "pipeline", "--data", data, "--work", str(work2),
             "--bundle", str(bundle2), "--calibration-dir", str(tmp_path / "calib2"),
-            "--slice-net", str(work / "detector.pt"), "--seq-train", "data", "--calib-method", "auto",
+            "--slice-net", str(work / "detector.pt"), "--seq-train", "data", "--seq-views", "1", "--calib-method", "auto",
             "--seq-epochs", "2", "--calib-series", "2"]
     r = subprocess.run(cmd2, cwd=TRAINING, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert verify(str(bundle2)) == []
     ev3 = json.loads((bundle2 / "evaluation.json").read_text())
-    assert ev3["train_config"]["slice_net_from"] == str(work / "detector.pt")
+    assert ev3["train_config"]["slice_net_from"] == str(work / "detector.pt") and ev3["train_config"]["seq_views"] == 1
+    assert "each also in 1 augmented views" in r.stdout
     assert set(ev3["train_config"]["temperature"]) == set(m["thresholds"])
     assert ev3["evaluation"]["calibration_methods"]["chosen"] in ("MinMax", "Percentile")
     a = run_onnx(str(work / "model-float32.onnx"), x)
