@@ -64,10 +64,19 @@ def parse_args(argv):
                          "Percentile both made, the one whose int8 validation log loss is closer to float32 kept)")
     ap.add_argument("--slice-net", metavar="DETECTOR_PT",
                     help="take the slice CNN from this detector.pt (an earlier run's WORK/detector.pt) instead of training it")
-    ap.add_argument("--seq-train", default="all", choices=["all", "data"],
+    ap.add_argument("--seq-train", default="all", choices=["all", "data", "val-half"],
                     help="series the sequence head trains on: all training series, or DATA's only (not the "
                          "--extra-train sub-series, whose slices the CNN has seen many times and which are "
-                         "fragments of one exam)")
+                         "fragments of one exam), or val-half: half of the validation series (by split key, "
+                         "alternately), which the CNN never trained on (out-of-fold CNN outputs, as in stacking); "
+                         "the other half then fits the temperature, the int8 calibration choice and the thresholds")
+    ap.add_argument("--seq-head", default="lstm", choices=["lstm", "residual"],
+                    help="residual: the head's logit = the CNN's slice logit + a learned correction (starts as the CNN)")
+    ap.add_argument("--seq-logit-noise", type=float, default=0.0,
+                    help="std of Gaussian noise on the CNN slice logits the sequence head sees while it trains")
+    ap.add_argument("--seq-dropout", type=float, default=0.0, help="dropout on the PCA features while the head trains")
+    ap.add_argument("--seq-correction-l2", type=float, default=0.0,
+                    help="residual head: weight of the mean squared correction in its loss")
     ap.add_argument("--seq-views", type=int, default=0,
                     help="also train the sequence head on this many augmented views of each of its series (the CNN's "
                          "outputs on its own clean training slices are more confident than on unseen slices)")
@@ -143,6 +152,8 @@ def main(argv=None) -> int:
                       slice_minutes=a.slice_minutes,
                       batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay, val_checks=a.val_checks,
                       lstm_hidden=a.lstm_hidden, lstm_layers=a.lstm_layers, seq_epochs=a.seq_epochs,
+                      seq_residual=a.seq_head == "residual", seq_logit_noise=a.seq_logit_noise,
+                      seq_dropout=a.seq_dropout, seq_correction_l2=a.seq_correction_l2,
                       seed=a.seed, threads=a.threads)
 
     # 1. data
@@ -198,17 +209,36 @@ def main(argv=None) -> int:
     slice_steps_taken = net.steps_taken
     t = time.time()
     extra_ids = {id(s) for s in extra_train}
-    seq_idx = [i for i, s in enumerate(parts["train"]) if a.seq_train == "all" or id(s) not in extra_ids]
-    outs = [slice_outputs(net, pix["train"][i]) for i in seq_idx]
-    seq_lab = [lab["train"][i] for i in seq_idx]
+    if a.seq_train == "val-half":
+        # out-of-fold: the CNN never trained on validation series (it only picked its checkpoint on
+        # them). Half A trains the head; half B becomes "val" for everything that follows.
+        if len(parts["val"]) < 4:
+            raise SystemExit(f"error: --seq-train val-half needs at least 4 validation series, got {len(parts['val'])}")
+        order = sorted(range(len(parts["val"])), key=lambda i: split_key(parts["val"][i]))
+        half = {"val_seq": order[0::2], "val": order[1::2]}
+        parts["val_seq"], pix["val_seq"], lab["val_seq"] = ([d["val"][i] for i in half["val_seq"]] for d in (parts, pix, lab))
+        parts["val"], pix["val"], lab["val"] = ([d["val"][i] for i in half["val"]] for d in (parts, pix, lab))
+        outs = [slice_outputs(net, x) for x in pix["val_seq"]]
+        seq_lab = list(lab["val_seq"])
+        pca_src = [slice_outputs(net, x)[1] for s, x in zip(parts["train"], pix["train"]) if id(s) not in extra_ids]
+        log(f"sequence head on {len(outs)} validation series (out-of-fold); the other {len(parts['val'])} "
+            "fit temperature, int8 calibration choice and thresholds")
+    else:
+        seq_idx = [i for i, s in enumerate(parts["train"]) if a.seq_train == "all" or id(s) not in extra_ids]
+        outs = [slice_outputs(net, pix["train"][i]) for i in seq_idx]
+        seq_lab = [lab["train"][i] for i in seq_idx]
+        pca_src = None
     if a.seq_views > 0:
+        if a.seq_train == "val-half":
+            raise SystemExit("error: --seq-views works with --seq-train all|data only")
         from .train import _augment
         gen = torch.Generator().manual_seed(cfg.seed + 2)
         for _ in range(a.seq_views):
             outs += [slice_outputs(net, _augment(torch.from_numpy(pix["train"][i]).float(), gen).numpy()) for i in seq_idx]
             seq_lab += [lab["train"][i] for i in seq_idx]
         log(f"sequence head: {len(seq_idx)} series, each also in {a.seq_views} augmented views")
-    mean, comps = fit_pca(np.concatenate([e for _, e in outs]), cfg.pca_dim)
+    # PCA is label-free: with val-half it is fitted on the (many more) procedural training slices
+    mean, comps = fit_pca(np.concatenate(pca_src or [e for _, e in outs]), cfg.pca_dim)
     seq = train_sequence([e for _, e in outs], [l for l, _ in outs], seq_lab, mean, comps, cfg, log)
     temperature = None
     if a.temperature == "fit":
@@ -334,6 +364,8 @@ def main(argv=None) -> int:
                "train_config": {**vars(cfg), "slice_steps_taken": slice_steps_taken,
                                                  "slice_step_kept": net.kept_step, "slice_validation": net.val_history,
                                 "slice_net_from": a.slice_net, "seq_train": a.seq_train, "seq_views": a.seq_views,
+                                "seq_head": a.seq_head, "seq_logit_noise": a.seq_logit_noise,
+                                "seq_dropout": a.seq_dropout, "seq_correction_l2": a.seq_correction_l2,
                                 "temperature": None if temperature is None else dict(zip(SUBTYPES, map(float, temperature)))}, "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
                "threshold_rule": thr_why, "evaluation": ev, "real_exams": real, "architecture": arch,
                "quantization": qsettings, "calibration_id": calib_id}

@@ -31,6 +31,10 @@ class TrainConfig:
     lstm_layers: int = 2
     seq_epochs: int = 30
     seq_lr: float = 2e-3
+    seq_residual: bool = False   # sequence head = CNN logit + learned correction (SequenceHead residual)
+    seq_logit_noise: float = 0.0  # std of Gaussian noise on the CNN's slice logits while the head trains
+    seq_dropout: float = 0.0      # dropout on the PCA features while the head trains
+    seq_correction_l2: float = 0.0  # residual head: penalty on the mean squared correction (keeps it near the CNN)
     seed: int = 0
     threads: int = 2
     log_every: int = 50
@@ -221,25 +225,40 @@ def fit_pca(embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def train_sequence(embs: list[np.ndarray], logits: list[np.ndarray], labels: list[np.ndarray],
                    mean: np.ndarray, comps: np.ndarray, cfg: TrainConfig, log=print) -> SequenceHead:
-    """The LSTM on fixed CNN outputs, one series per step."""
+    """The LSTM on fixed CNN outputs, one series per step.
+
+    Against a head that trusts the CNN blindly (its outputs on slices it trained on are confident and
+    right, on unseen anatomy they are not): cfg.seq_logit_noise perturbs the slice logits it sees,
+    cfg.seq_dropout drops PCA features, and the residual head (cfg.seq_residual) starts as the CNN
+    with cfg.seq_correction_l2 pulling its correction towards zero."""
     torch.manual_seed(cfg.seed + 1)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    seq = SequenceHead(emb_dim=comps.shape[1], pca_dim=cfg.pca_dim, hidden=cfg.lstm_hidden, layers=cfg.lstm_layers)
+    seq = SequenceHead(emb_dim=comps.shape[1], pca_dim=cfg.pca_dim, hidden=cfg.lstm_hidden, layers=cfg.lstm_layers,
+                       residual=cfg.seq_residual)
     seq.set_pca(torch.from_numpy(mean), torch.from_numpy(comps))
     z = [seq.pca(torch.from_numpy(e)).detach() for e in embs]
-    p = [torch.sigmoid(torch.from_numpy(l)) for l in logits]
+    lg = [torch.from_numpy(l).float() for l in logits]
     y = [torch.from_numpy(l.astype(np.float32)) for l in labels]
     params = [q for q in seq.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.seq_lr, weight_decay=cfg.weight_decay)
     total = cfg.seq_epochs * len(z)
+    if total == 0:  # no training: a residual head is then the CNN itself (temperature still fitted)
+        return seq.eval()
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.seq_lr, total_steps=max(total, 1),
                                                 pct_start=max(0.1, 3 / max(total, 1)))  # >= 2 warm-up steps
     seq.train()
     for epoch in range(cfg.seq_epochs):
         run = 0.0
         for i in torch.randperm(len(z), generator=gen).tolist():
-            out = seq.forward_features(z[i], p[i])
+            li = lg[i] + cfg.seq_logit_noise * torch.randn(lg[i].shape, generator=gen) if cfg.seq_logit_noise else lg[i]
+            zi = z[i]
+            if cfg.seq_dropout:
+                keep = (torch.rand(zi.shape, generator=gen) >= cfg.seq_dropout).float()
+                zi = zi * keep / (1 - cfg.seq_dropout)
+            out = seq.forward_features(zi, torch.sigmoid(li), li)
             loss = weighted_bce(out, y[i])
+            if seq.skip is not None and cfg.seq_correction_l2:
+                loss = loss + cfg.seq_correction_l2 * (out - seq.skip(li)).pow(2).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -258,7 +277,7 @@ def fit_temperature(seq: SequenceHead, embs: list[np.ndarray], logits: list[np.n
     logits. The weighted log loss is a sum over outputs, so per-output T minimizes it too.
     Monotone: no ranking (AUC) changes, only how confident the probabilities are."""
     seq.eval()
-    z = np.concatenate([seq(torch.from_numpy(e), torch.sigmoid(torch.from_numpy(l))).numpy()
+    z = np.concatenate([seq(torch.from_numpy(e), torch.sigmoid(torch.from_numpy(l)), torch.from_numpy(l)).numpy()
                         for e, l in zip(embs, logits)]).astype(np.float64)
     y = np.concatenate(labels).astype(np.float64)
     best = np.ones(z.shape[1])
@@ -274,6 +293,9 @@ def fold_temperature(seq: SequenceHead, temperature: np.ndarray) -> SequenceHead
     t = torch.as_tensor(temperature, dtype=seq.out.weight.dtype)
     seq.out.weight.div_(t[:, None])
     seq.out.bias.div_(t)
+    if seq.skip is not None:
+        seq.skip.weight.div_(t[:, None])
+        seq.skip.bias.div_(t)
     return seq
 
 
