@@ -22,7 +22,11 @@ SLICE_MINUTES=${TRAIN_SLICE_MINUTES:-50}  # wall-clock budget of slice training 
 SLICE_STEPS=${TRAIN_SLICE_STEPS:-400}
 BATCH=${TRAIN_BATCH:-16}
 SEQ_EPOCHS=${TRAIN_SEQ_EPOCHS:-12}
-SEQ_TRAIN=${TRAIN_SEQ_TRAIN:-data}     # sequence head on the procedural training series only (not the real-anatomy fragments)
+SEQ_TRAIN=${TRAIN_SEQ_TRAIN:-data}     # sequence head on the procedural training series (val-half: out-of-fold, tried, docs/model.md)
+SEQ_HEAD=${TRAIN_SEQ_HEAD:-residual}   # head logit = CNN slice logit + learned correction (candidate d4)
+SEQ_L2=${TRAIN_SEQ_CORRECTION_L2:-0.3} # ... pulled towards zero with this weight
+SEQ_NOISE=${TRAIN_SEQ_LOGIT_NOISE:-0.5} # noise on the CNN logits and dropout on the PCA features while the head trains
+SEQ_DROPOUT=${TRAIN_SEQ_DROPOUT:-0.3}
 BACKBONE=${TRAIN_BACKBONE:-narrow}
 LR=${TRAIN_LR:-2e-3}
 CALIB_SERIES=${TRAIN_CALIB_SERIES:-24}   # int8 activation ranges from this many training series ...
@@ -73,5 +77,5 @@ exec .venv/bin/python -m ichtrain pipeline \
   --extra-test "real-anatomy=$WORK/real-anatomy" --extra-test-slices "$RTEST_SLICES" \
   --real "$REAL" \
   --work "$WORK/run" --bundle "$BUNDLE" --calibration-dir "$CALIB" \
-  --backbone "$BACKBONE" --slice-steps "$SLICE_STEPS" --slice-minutes "$SLICE_MINUTES" --batch-size "$BATCH" --seq-epochs "$SEQ_EPOCHS" --seq-train "$SEQ_TRAIN" --lr "$LR" --calib-series "$CALIB_SERIES" --calib-method "$CALIB_METHOD" --split 0.6,0.2,0.2 --version "$VERSION" \
+  --backbone "$BACKBONE" --slice-steps "$SLICE_STEPS" --slice-minutes "$SLICE_MINUTES" --batch-size "$BATCH" --seq-epochs "$SEQ_EPOCHS" --seq-train "$SEQ_TRAIN" --seq-head "$SEQ_HEAD" --seq-correction-l2 "$SEQ_L2" --seq-logit-noise "$SEQ_NOISE" --seq-dropout "$SEQ_DROPOUT" --lr "$LR" --calib-series "$CALIB_SERIES" --calib-method "$CALIB_METHOD" --split 0.6,0.2,0.2 --version "$VERSION" \
   --provenance "ichtriage phantom --seed $SEED --count $COUNT --slices $SLICES (procedural; train/val/test by seed); ichtriage phantom --seed $RTRAIN_SEED --count $RTRAIN_COUNT --anatomy real (training, ordered slices $RTRAIN_SLICES); ichtriage phantom --seed $REAL_SEED --count $REAL_COUNT --anatomy real (held out, ordered slices $RTEST_SLICES)"

@@ -43,6 +43,9 @@ def parse_args(argv):
     ap.add_argument("--split", default="0.6,0.2,0.2", help="train,val,test fractions of DATA's series (by UID hash)")
     ap.add_argument("--real", help="folder of real exams without labels (their per-slice probabilities are reported)")
     ap.add_argument("--provenance", default="", help="how DATA was made (recorded in the report and calibration set)")
+    ap.add_argument("--selection-note", default="",
+                    help="how this model was chosen among candidates (e.g. that held-out figures served the choice); "
+                         "printed at the top of EVALUATION.md")
     ap.add_argument("--name", default="ichtriage-default")
     ap.add_argument("--version", default="0.2.0")
     ap.add_argument("--backbone", default="small", choices=["small", "narrow", "resnext101_32x8d"])
@@ -355,7 +358,7 @@ def main(argv=None) -> int:
             "lstm_hidden": cfg.lstm_hidden, "bidirectional": True, "onnx_opset": 17,
             "ops_float32": float_ops, "ops_int8": int8_ops}
     results = {"command": "python -m ichtrain pipeline " + " ".join(shlex.quote(v) for v in argv),
-               "provenance": a.provenance, "labels_csv": os.path.abspath(labels_csv),
+               "provenance": a.provenance, "selection_note": a.selection_note, "labels_csv": os.path.abspath(labels_csv),
                "splits": {k: [split_key(s) + (f"#{s.meta['slice_range']}" if "slice_range" in s.meta else "")
                               for s in v] for k, v in parts.items()},
                "extra_train": {"sets": a.extra_train, "slices": a.extra_train_slices, "series": len(extra_train),

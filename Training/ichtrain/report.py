@@ -71,6 +71,7 @@ def render(r: dict) -> str:
         "(see Provenance); there is no labelled real hemorrhage data on these machines. They say how well "
         "the model learnt the generator's lesions, not how it performs on patients.",
         "",
+        *([f"**Model selection:** {r['selection_note']}", ""] if r.get("selection_note") else []),
         "## Reproduce",
         "",
         "```sh",

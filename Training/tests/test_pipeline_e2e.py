@@ -95,7 +95,8 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
             "--bundle", str(bundle3), "--calibration-dir", str(tmp_path / "calib3"),
             "--slice-net", str(work / "detector.pt"), "--seq-train", "val-half", "--seq-head", "residual",
             "--seq-logit-noise", "0.5", "--seq-dropout", "0.2", "--seq-correction-l2", "1",
-            "--seq-epochs", "2", "--calib-series", "2", "--split", "0.4,0.4,0.2"]
+            "--seq-epochs", "2", "--calib-series", "2", "--split", "0.4,0.4,0.2",
+            "--selection-note", "chosen on the held-out figures (test)"]
     r = subprocess.run(cmd3, cwd=TRAINING, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert verify(str(bundle3)) == []
@@ -109,3 +110,4 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
     c = run_onnx(str(work3 / "model-float32.onnx"), x)
     np.testing.assert_allclose(c[1], a[1], atol=1e-4)
     assert "Add" in check_ops(onnx.load(str(bundle3 / "model.onnx")))
+    assert "**Model selection:** chosen on the held-out figures (test)" in (bundle3 / "EVALUATION.md").read_text()
