@@ -45,9 +45,7 @@ class _Exportable(nn.Module):
         logits, emb, feats = self.det.slice_net(slices)
         p = torch.sigmoid(logits)
         seq = self.det.seq
-        x = torch.cat([seq.pca(emb), p], dim=1).unsqueeze(1)
-        y, _ = seq.lstm(x, (self.h0, self.c0))
-        out = seq.out(torch.cat([y.squeeze(1), p], dim=1))
+        out = seq.forward_features(seq.pca(emb), p, logits, (self.h0, self.c0))
         return torch.sigmoid(out), logits, feats
 
 

@@ -109,12 +109,25 @@ class SliceNet(nn.Module):
 
 
 class SequenceHead(nn.Module):
-    def __init__(self, emb_dim, pca_dim=120, hidden=64, layers=2):
+    """residual=True: logits = skip(slice logits) + out(...), skip a fixed identity Linear (a Gemm in
+    the graph, so temperature scaling folds into it) and out zero at the start: the head begins as
+    the CNN and learns only a correction to it (candidate d, docs/model.md)."""
+
+    def __init__(self, emb_dim, pca_dim=120, hidden=64, layers=2, residual=False):
         super().__init__()
         self.pca = nn.Linear(emb_dim, pca_dim)  # fixed: set from the SVD, not trained
         self.pca.requires_grad_(False)
         self.lstm = nn.LSTM(pca_dim + N_OUT, hidden, num_layers=layers, bidirectional=True)
         self.out = nn.Linear(2 * hidden + N_OUT, N_OUT)
+        self.skip = None
+        if residual:
+            self.skip = nn.Linear(N_OUT, N_OUT)
+            with torch.no_grad():
+                self.skip.weight.copy_(torch.eye(N_OUT))
+                self.skip.bias.zero_()
+                self.out.weight.zero_()
+                self.out.bias.zero_()
+            self.skip.requires_grad_(False)
 
     def set_pca(self, mean: torch.Tensor, components: torch.Tensor):
         """PCA as a linear layer: y = (e - mean) @ components.T  (components [k,C])."""
@@ -122,14 +135,16 @@ class SequenceHead(nn.Module):
             self.pca.weight.copy_(components)
             self.pca.bias.copy_(-(components @ mean))
 
-    def forward_features(self, z, slice_probs):
-        """z: PCA features [S,k]; slice_probs [S,6] -> logits [S,6] (one series)."""
+    def forward_features(self, z, slice_probs, slice_logits=None, state=None):
+        """z: PCA features [S,k]; slice_probs [S,6]; slice_logits [S,6] (used by the residual head)
+        -> logits [S,6] (one series)."""
         x = torch.cat([z, slice_probs], dim=1).unsqueeze(1)
-        y, _ = self.lstm(x)
-        return self.out(torch.cat([y.squeeze(1), slice_probs], dim=1))
+        y, _ = self.lstm(x) if state is None else self.lstm(x, state)
+        out = self.out(torch.cat([y.squeeze(1), slice_probs], dim=1))
+        return out if self.skip is None else out + self.skip(slice_logits)
 
-    def forward(self, emb, slice_probs):
-        return self.forward_features(self.pca(emb), slice_probs)
+    def forward(self, emb, slice_probs, slice_logits=None):
+        return self.forward_features(self.pca(emb), slice_probs, slice_logits)
 
 
 class Detector(nn.Module):
@@ -143,7 +158,7 @@ class Detector(nn.Module):
     def forward(self, slices):
         logits, emb, feats = self.slice_net(slices)
         p = torch.sigmoid(logits)
-        return torch.sigmoid(self.seq(emb, p)), logits, feats
+        return torch.sigmoid(self.seq(emb, p, logits)), logits, feats
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:

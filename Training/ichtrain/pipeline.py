@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
 
@@ -17,10 +18,12 @@ import torch
 # the training phase needs neither. (What made training slow on the shared CPU was OpenMP's
 # busy-waiting threads, not these imports: train.sh sets OMP_WAIT_POLICY=PASSIVE, see docs/model.md.)
 from . import bundle, report
+from .metrics import weighted_log_loss
 from .data import (SUBTYPES, load_index, parse_slice_ranges, ranges_disjoint, read_real_exam, relpath,
                    restrict_to_ranges, split_key, load_many, split_of)
 from .model import count_macs
-from .train import TrainConfig, build_detector, fit_pca, slice_outputs, train_sequence, train_slices
+from .train import (TrainConfig, build_detector, fit_pca, fit_temperature, fold_temperature, slice_outputs,
+                    train_sequence, train_slices)
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m ichtrain pipeline", description=__doc__)
@@ -40,6 +43,9 @@ def parse_args(argv):
     ap.add_argument("--split", default="0.6,0.2,0.2", help="train,val,test fractions of DATA's series (by UID hash)")
     ap.add_argument("--real", help="folder of real exams without labels (their per-slice probabilities are reported)")
     ap.add_argument("--provenance", default="", help="how DATA was made (recorded in the report and calibration set)")
+    ap.add_argument("--selection-note", default="",
+                    help="how this model was chosen among candidates (e.g. that held-out figures served the choice); "
+                         "printed at the top of EVALUATION.md")
     ap.add_argument("--name", default="ichtriage-default")
     ap.add_argument("--version", default="0.2.0")
     ap.add_argument("--backbone", default="small", choices=["small", "narrow", "resnext101_32x8d"])
@@ -56,8 +62,29 @@ def parse_args(argv):
     ap.add_argument("--lstm-hidden", type=int, default=64)
     ap.add_argument("--lstm-layers", type=int, default=2)
     ap.add_argument("--calib-series", type=int, default=24, help="training series used to calibrate int8 ranges")
-    ap.add_argument("--calib-method", default="MinMax", choices=["MinMax", "Percentile", "Entropy"],
-                    help="how int8 activation ranges are taken from the calibration series")
+    ap.add_argument("--calib-method", default="MinMax", choices=["MinMax", "Percentile", "Entropy", "auto"],
+                    help="how int8 activation ranges are taken from the calibration series (auto: MinMax and "
+                         "Percentile both made, the one whose int8 validation log loss is closer to float32 kept)")
+    ap.add_argument("--slice-net", metavar="DETECTOR_PT",
+                    help="take the slice CNN from this detector.pt (an earlier run's WORK/detector.pt) instead of training it")
+    ap.add_argument("--seq-train", default="all", choices=["all", "data", "val-half"],
+                    help="series the sequence head trains on: all training series, or DATA's only (not the "
+                         "--extra-train sub-series, whose slices the CNN has seen many times and which are "
+                         "fragments of one exam), or val-half: half of the validation series (by split key, "
+                         "alternately), which the CNN never trained on (out-of-fold CNN outputs, as in stacking); "
+                         "the other half then fits the temperature, the int8 calibration choice and the thresholds")
+    ap.add_argument("--seq-head", default="lstm", choices=["lstm", "residual"],
+                    help="residual: the head's logit = the CNN's slice logit + a learned correction (starts as the CNN)")
+    ap.add_argument("--seq-logit-noise", type=float, default=0.0,
+                    help="std of Gaussian noise on the CNN slice logits the sequence head sees while it trains")
+    ap.add_argument("--seq-dropout", type=float, default=0.0, help="dropout on the PCA features while the head trains")
+    ap.add_argument("--seq-correction-l2", type=float, default=0.0,
+                    help="residual head: weight of the mean squared correction in its loss")
+    ap.add_argument("--seq-views", type=int, default=0,
+                    help="also train the sequence head on this many augmented views of each of its series (the CNN's "
+                         "outputs on its own clean training slices are more confident than on unseen slices)")
+    ap.add_argument("--temperature", default="fit", choices=["fit", "none"],
+                    help="fit: temperature scaling per output fitted on the validation split, folded into the graph")
     ap.add_argument("--min-sensitivity", type=float, default=0.95)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--load-workers", type=int, default=3, help="processes that decode and preprocess the DICOM slices")
@@ -128,6 +155,8 @@ def main(argv=None) -> int:
                       slice_minutes=a.slice_minutes,
                       batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay, val_checks=a.val_checks,
                       lstm_hidden=a.lstm_hidden, lstm_layers=a.lstm_layers, seq_epochs=a.seq_epochs,
+                      seq_residual=a.seq_head == "residual", seq_logit_noise=a.seq_logit_noise,
+                      seq_dropout=a.seq_dropout, seq_correction_l2=a.seq_correction_l2,
                       seed=a.seed, threads=a.threads)
 
     # 1. data
@@ -169,13 +198,57 @@ def main(argv=None) -> int:
     # 2. slice CNN, 3. PCA + sequence model
     t = time.time()
     train_pix16 = [x.astype(np.float16) for x in pix["train"]]  # halves memory; training only
-    net = train_slices(train_pix16, lab["train"], cfg, log, pix["val"], lab["val"])
+    if a.slice_net:
+        from .model import SliceNet
+        sd = torch.load(a.slice_net, map_location="cpu")["state_dict"]
+        net = SliceNet(a.backbone)
+        net.load_state_dict({k[len("slice_net."):]: v for k, v in sd.items() if k.startswith("slice_net.")})
+        net.eval()
+        net.steps_taken, net.kept_step, net.val_history = None, None, []
+        log(f"slice CNN taken from {a.slice_net} (not trained in this run)")
+    else:
+        net = train_slices(train_pix16, lab["train"], cfg, log, pix["val"], lab["val"])
     timings["train_slices"] = time.time() - t
     slice_steps_taken = net.steps_taken
     t = time.time()
-    outs = [slice_outputs(net, x) for x in pix["train"]]
-    mean, comps = fit_pca(np.concatenate([e for _, e in outs]), cfg.pca_dim)
-    seq = train_sequence([e for _, e in outs], [l for l, _ in outs], lab["train"], mean, comps, cfg, log)
+    extra_ids = {id(s) for s in extra_train}
+    if a.seq_train == "val-half":
+        # out-of-fold: the CNN never trained on validation series (it only picked its checkpoint on
+        # them). Half A trains the head; half B becomes "val" for everything that follows.
+        if len(parts["val"]) < 4:
+            raise SystemExit(f"error: --seq-train val-half needs at least 4 validation series, got {len(parts['val'])}")
+        order = sorted(range(len(parts["val"])), key=lambda i: split_key(parts["val"][i]))
+        half = {"val_seq": order[0::2], "val": order[1::2]}
+        parts["val_seq"], pix["val_seq"], lab["val_seq"] = ([d["val"][i] for i in half["val_seq"]] for d in (parts, pix, lab))
+        parts["val"], pix["val"], lab["val"] = ([d["val"][i] for i in half["val"]] for d in (parts, pix, lab))
+        outs = [slice_outputs(net, x) for x in pix["val_seq"]]
+        seq_lab = list(lab["val_seq"])
+        pca_src = [slice_outputs(net, x)[1] for s, x in zip(parts["train"], pix["train"]) if id(s) not in extra_ids]
+        log(f"sequence head on {len(outs)} validation series (out-of-fold); the other {len(parts['val'])} "
+            "fit temperature, int8 calibration choice and thresholds")
+    else:
+        seq_idx = [i for i, s in enumerate(parts["train"]) if a.seq_train == "all" or id(s) not in extra_ids]
+        outs = [slice_outputs(net, pix["train"][i]) for i in seq_idx]
+        seq_lab = [lab["train"][i] for i in seq_idx]
+        pca_src = None
+    if a.seq_views > 0:
+        if a.seq_train == "val-half":
+            raise SystemExit("error: --seq-views works with --seq-train all|data only")
+        from .train import _augment
+        gen = torch.Generator().manual_seed(cfg.seed + 2)
+        for _ in range(a.seq_views):
+            outs += [slice_outputs(net, _augment(torch.from_numpy(pix["train"][i]).float(), gen).numpy()) for i in seq_idx]
+            seq_lab += [lab["train"][i] for i in seq_idx]
+        log(f"sequence head: {len(seq_idx)} series, each also in {a.seq_views} augmented views")
+    # PCA is label-free: with val-half it is fitted on the (many more) procedural training slices
+    mean, comps = fit_pca(np.concatenate(pca_src or [e for _, e in outs]), cfg.pca_dim)
+    seq = train_sequence([e for _, e in outs], [l for l, _ in outs], seq_lab, mean, comps, cfg, log)
+    temperature = None
+    if a.temperature == "fit":
+        vouts = [slice_outputs(net, x) for x in pix["val"]]
+        temperature = fit_temperature(seq, [e for _, e in vouts], [l for l, _ in vouts], lab["val"])
+        fold_temperature(seq, temperature)
+        log("temperature scaling (fitted on validation): " + ", ".join(f"{n} {t:.2f}" for n, t in zip(SUBTYPES, temperature)))
     det = build_detector(net, seq)
     torch.save({"state_dict": det.state_dict(), "config": vars(cfg)}, os.path.join(a.work, "detector.pt"))
     timings["train_sequence"] = time.time() - t
@@ -189,12 +262,29 @@ def main(argv=None) -> int:
     float_path = os.path.join(a.work, "model-float32.onnx")
     model = export_onnx(det, float_path, pix["val"][0][:4])
     float_ops = ops_in(model)
-    extra_ids = {id(s) for s in extra_train}
     calib = sorted((s for s in parts["train"] if id(s) not in extra_ids), key=split_key)[: a.calib_series]
     calib_ids = {s.uid for s in calib}
     calib_pix = [x for s, x in zip(parts["train"], pix["train"]) if s.uid in calib_ids]
     int8_path = os.path.join(a.bundle, "model.onnx")
-    qsettings = calibrate.quantize(float_path, int8_path, calib_pix, a.calib_method)
+    methods = ["MinMax", "Percentile"] if a.calib_method == "auto" else [a.calib_method]
+    calib_choice = {}
+    if len(methods) == 1:
+        qsettings = calibrate.quantize(float_path, int8_path, calib_pix, methods[0])
+    else:  # both made; the one closer to float32 on VALIDATION is kept (test figures are only reported)
+        val_fl = weighted_log_loss(np.concatenate(lab["val"]), np.concatenate(predict(float_path, pix["val"], a.threads)))
+        made = {}
+        for m in methods:
+            path = os.path.join(a.work, f"model-int8-{m}.onnx")
+            made[m] = calibrate.quantize(float_path, path, calib_pix, m)
+            lq = weighted_log_loss(np.concatenate(lab["val"]), np.concatenate(predict(path, pix["val"], a.threads)))
+            calib_choice[m] = {"val_int8": lq, "val_float32": val_fl, "val_relative_change": (lq - val_fl) / val_fl}
+            log(f"int8 calibration {m}: validation log loss int8 {lq:.4f} float32 {val_fl:.4f} "
+                f"({100 * (lq - val_fl) / val_fl:+.1f} %)")
+        chosen = min(methods, key=lambda m: abs(calib_choice[m]["val_relative_change"]))
+        calib_choice["chosen"] = chosen
+        shutil.copyfile(os.path.join(a.work, f"model-int8-{chosen}.onnx"), int8_path)
+        qsettings = made[chosen]
+        a.calib_method = chosen
     int8_ops = check_ops(onnx.load(int8_path))
     calib_record = {
         "purpose": f"int8 activation ranges ({a.calib_method}) for model.onnx",
@@ -221,6 +311,10 @@ def main(argv=None) -> int:
     ev = {"float32": evaluate(test_f, lab["test"], thr), "int8": evaluate(test_q, lab["test"], thr),
           "val_int8": evaluate(val_q, lab["val"], thr)}
     ev["int8_vs_float32"] = compare(ev["float32"], ev["int8"])
+    for m in (k for k in calib_choice if k != "chosen"):
+        q = predict(os.path.join(a.work, f"model-int8-{m}.onnx"), pix["test"], a.threads)
+        calib_choice[m]["test"] = compare(ev["float32"], evaluate(q, lab["test"], thr))
+    ev["calibration_methods"] = calib_choice
     extra = {}
     for spec in a.extra_test:
         name, _, folder = spec.partition("=")
@@ -264,14 +358,18 @@ def main(argv=None) -> int:
             "lstm_hidden": cfg.lstm_hidden, "bidirectional": True, "onnx_opset": 17,
             "ops_float32": float_ops, "ops_int8": int8_ops}
     results = {"command": "python -m ichtrain pipeline " + " ".join(shlex.quote(v) for v in argv),
-               "provenance": a.provenance, "labels_csv": os.path.abspath(labels_csv),
+               "provenance": a.provenance, "selection_note": a.selection_note, "labels_csv": os.path.abspath(labels_csv),
                "splits": {k: [split_key(s) + (f"#{s.meta['slice_range']}" if "slice_range" in s.meta else "")
                               for s in v] for k, v in parts.items()},
                "extra_train": {"sets": a.extra_train, "slices": a.extra_train_slices, "series": len(extra_train),
                                "slices_total": sum(len(s.slices) for s in extra_train)},
                "extra_test_slices": a.extra_test_slices,
                "train_config": {**vars(cfg), "slice_steps_taken": slice_steps_taken,
-                                                 "slice_step_kept": net.kept_step, "slice_validation": net.val_history}, "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
+                                                 "slice_step_kept": net.kept_step, "slice_validation": net.val_history,
+                                "slice_net_from": a.slice_net, "seq_train": a.seq_train, "seq_views": a.seq_views,
+                                "seq_head": a.seq_head, "seq_logit_noise": a.seq_logit_noise,
+                                "seq_dropout": a.seq_dropout, "seq_correction_l2": a.seq_correction_l2,
+                                "temperature": None if temperature is None else dict(zip(SUBTYPES, map(float, temperature)))}, "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),
                "threshold_rule": thr_why, "evaluation": ev, "real_exams": real, "architecture": arch,
                "quantization": qsettings, "calibration_id": calib_id}
     with open(os.path.join(a.calibration_dir, "calibration-set.json"), "w") as f:

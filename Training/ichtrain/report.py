@@ -38,6 +38,29 @@ def _extra_train_lines(r: dict) -> list[str]:
             f"ordered slices {r.get('extra_test_slices') or 'all'} and other generator seeds."]
 
 
+def _calibration_lines(ev: dict, r: dict) -> list[str]:
+    """Temperature scaling and the int8 calibration choice, when the run made them."""
+    out = []
+    t = (r.get("train_config") or {}).get("temperature")
+    if t:
+        out += ["", "Temperature scaling per output, fitted on the validation split and folded into the graph's last "
+                "layer (probabilities = sigmoid(logit / T); rankings and AUCs unchanged): "
+                + ", ".join(f"{s} {t[s]:.2f}" for s in SUBTYPES) + "."]
+    cm = ev.get("calibration_methods") or {}
+    if cm.get("chosen"):
+        rows = []
+        for m, d in cm.items():
+            if m == "chosen":
+                continue
+            tst = d.get("test") or {}
+            rows.append(f"{m}: validation {100 * d['val_relative_change']:+.2f} %, test "
+                        f"{_f(None if tst.get('relative_change') is None else 100 * tst['relative_change'], 2)} % "
+                        f"(same series decision {tst.get('series_same_decision')}/{tst.get('series_total')})")
+        out += ["", f"int8 activation ranges: both made, {cm['chosen']} kept (int8 log loss closer to float32 on the "
+                "validation split; test figures only reported). Relative change int8 vs float32: " + "; ".join(rows) + "."]
+    return out
+
+
 def render(r: dict) -> str:
     ev, cmp = r["evaluation"], r["evaluation"]["int8_vs_float32"]
     n_test = len(r["splits"]["test"])
@@ -48,6 +71,7 @@ def render(r: dict) -> str:
         "(see Provenance); there is no labelled real hemorrhage data on these machines. They say how well "
         "the model learnt the generator's lesions, not how it performs on patients.",
         "",
+        *([f"**Model selection:** {r['selection_note']}", ""] if r.get("selection_note") else []),
         "## Reproduce",
         "",
         "```sh",
@@ -86,7 +110,7 @@ def render(r: dict) -> str:
     out += ["", f"int8 against float32: slice weighted log loss {_f(cmp['slice_log_loss_float32'])} -> "
             f"{_f(cmp['slice_log_loss_int8'])} (relative change {_f(None if cmp['relative_change'] is None else 100 * cmp['relative_change'], 2)} %); "
             f"same series decision (any) on {cmp['series_same_decision']}/{cmp['series_total']} series.",
-            "", "Goals (issue 4): weighted log loss < 0.05, AUC(any) >= 0.98, int8 within 2 % relative "
+            *_calibration_lines(ev, r), "", "Goals (issue 4): weighted log loss < 0.05, AUC(any) >= 0.98, int8 within 2 % relative "
             "and the same decision on >= 99 % of series.", ""]
     for k in ("float32", "int8"):
         for level in ("slice", "series"):

@@ -70,3 +70,44 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
     with open(bundle / "selftest_probs.npy", "ab") as f:
         f.write(b"x")
     assert verify(str(bundle))
+    # a second run on the first run's CNN (--slice-net): only what follows the CNN is trained; the
+    # exported slice logits are the first model's, both int8 calibrations are made and one is kept
+    bundle2, work2 = tmp_path / "bundle2", tmp_path / "work2"
+    cmd2 = [sys.executable, "-m", "ichtrain", "pipeline", "--data", data, "--work", str(work2),
+            "--bundle", str(bundle2), "--calibration-dir", str(tmp_path / "calib2"),
+            "--slice-net", str(work / "detector.pt"), "--seq-train", "data", "--seq-views", "1", "--calib-method", "auto",
+            "--seq-epochs", "2", "--calib-series", "2"]
+    r = subprocess.run(cmd2, cwd=TRAINING, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert verify(str(bundle2)) == []
+    ev3 = json.loads((bundle2 / "evaluation.json").read_text())
+    assert ev3["train_config"]["slice_net_from"] == str(work / "detector.pt") and ev3["train_config"]["seq_views"] == 1
+    assert "each also in 1 augmented views" in r.stdout
+    assert set(ev3["train_config"]["temperature"]) == set(m["thresholds"])
+    assert ev3["evaluation"]["calibration_methods"]["chosen"] in ("MinMax", "Percentile")
+    a = run_onnx(str(work / "model-float32.onnx"), x)
+    b = run_onnx(str(work2 / "model-float32.onnx"), x)
+    np.testing.assert_allclose(b[1], a[1], atol=1e-4)
+    # candidate d's recipe: the head trained out-of-fold on half the validation series (which the CNN
+    # never trained on), residual to the CNN; the other half fits temperature, calibration, thresholds
+    bundle3, work3 = tmp_path / "bundle3", tmp_path / "work3"
+    cmd3 = [sys.executable, "-m", "ichtrain", "pipeline", "--data", data, "--work", str(work3),
+            "--bundle", str(bundle3), "--calibration-dir", str(tmp_path / "calib3"),
+            "--slice-net", str(work / "detector.pt"), "--seq-train", "val-half", "--seq-head", "residual",
+            "--seq-logit-noise", "0.5", "--seq-dropout", "0.2", "--seq-correction-l2", "1",
+            "--seq-epochs", "2", "--calib-series", "2", "--split", "0.4,0.4,0.2",
+            "--selection-note", "chosen on the held-out figures (test)"]
+    r = subprocess.run(cmd3, cwd=TRAINING, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert verify(str(bundle3)) == []
+    ev4 = json.loads((bundle3 / "evaluation.json").read_text())
+    halves = ev4["splits"]["val_seq"], ev4["splits"]["val"]
+    assert halves[0] and halves[1] and not set(halves[0]) & set(halves[1])
+    assert not (set(halves[0]) | set(halves[1])) & (set(ev4["splits"]["train"]) | set(ev4["splits"]["test"]))
+    assert ev4["evaluation"]["val_int8"]["series"]["n"] == len(halves[1])  # thresholds on half B only
+    assert ev4["train_config"]["seq_train"] == "val-half" and ev4["train_config"]["seq_head"] == "residual"
+    assert f"sequence head on {len(halves[0])} validation series (out-of-fold)" in r.stdout
+    c = run_onnx(str(work3 / "model-float32.onnx"), x)
+    np.testing.assert_allclose(c[1], a[1], atol=1e-4)
+    assert "Add" in check_ops(onnx.load(str(bundle3 / "model.onnx")))
+    assert "**Model selection:** chosen on the held-out figures (test)" in (bundle3 / "EVALUATION.md").read_text()
