@@ -78,14 +78,15 @@ struct BenchCommand: ParsableCommand {
         let peakBytes = peakGmacsBytes ?? BenchCommand.defaultBytePeak(CompiledPlan.kernelVariant)
         var results: [[String: Any]] = []
         for name in models.split(separator: ",").map(String.init) {
+            let network = BenchCommand.network(name), sevenBit = BenchCommand.sevenBit(name)
             let path: String
-            if BenchCommand.network(name) == "detector" {
+            if network == "detector" {
                 guard FileManager.default.fileExists(atPath: detector) else {
                     if !json { print("detector: \(detector) does not exist yet; skipped") }
                     continue
                 }
-                path = BenchCommand.sevenBit(name) ? "\(modelDir)/detector_7bit.onnx" : detector
-                if BenchCommand.sevenBit(name) {
+                path = sevenBit ? "\(modelDir)/detector_7bit.onnx" : detector
+                if sevenBit {
                     // Always regenerated: the shipped detector may have changed since the last run.
                     try shell([python, "scripts/onnx/requantize_7bit.py", detector, path])
                 }
@@ -93,11 +94,10 @@ struct BenchCommand: ParsableCommand {
                 path = "\(modelDir)/\(name).onnx"
                 if !FileManager.default.fileExists(atPath: path) {
                     FileHandle.standardError.write(Data("bench: generating \(path)\n".utf8))
-                    try shell([python, "scripts/onnx/make_model.py", BenchCommand.network(name), path]
-                        + (BenchCommand.sevenBit(name) ? ["--reduce-range"] : []))
+                    try shell([python, "scripts/onnx/make_model.py", network, path] + (sevenBit ? ["--reduce-range"] : []))
                 }
             }
-            let batch = slices ?? (BenchCommand.network(name) == "resnext101" ? 2 : 16)
+            let batch = slices ?? (network == "resnext101" ? 2 : 16)
             for t in threadCounts {
                 let model = try InferenceModel(contentsOf: URL(fileURLWithPath: path), options: EngineOptions(threads: t, imageByImage: !layerByLayer))
                 let plan = try model.plan(inputShapes: model.defaultShapes(batch: batch))
@@ -133,7 +133,7 @@ struct BenchCommand: ParsableCommand {
                 let shareBytes = peakBytes > 0 ? gmacs / (peakBytes * Double(t)) : 0
                 let usesBytes = byteShare > 0.5 && peakBytes > 0
                 let row: [String: Any] = [
-                    "model": name, "weights": BenchCommand.sevenBit(name) ? "7-bit" : "8-bit", "threads": t,
+                    "model": name, "weights": sevenBit ? "7-bit" : "8-bit", "threads": t,
                     "slices": batch, "ours_slices_per_s": ours, "ort_slices_per_s": ort,
                     "ratio": ort > 0 ? ours / ort : 0, "gmac_per_slice": gmacPerSlice, "ours_gmacs": gmacs,
                     "byte_format_share": byteShare, "share_of_peak": usesBytes ? shareBytes : shareInt16,
