@@ -135,6 +135,8 @@ public final class CompiledPlan: @unchecked Sendable {
     /// Of `macs`, those in int8 convolutions whose weights the kernels packed in their byte format (AVX2 without
     /// VNNI: layers with 7-bit-safe weights, e.g. from quantize_static(reduce_range=True)); 0 on other variants.
     public let byteFormatMacs: Int
+    /// Of `macs`, those in int8 convolutions (the rest: float convolutions a mixed-precision model keeps, Gemm, LSTM).
+    public let int8ConvMacs: Int
     public let stepLabels: [String]
 
     // What runs need from the model, held here rather than the model itself: the model caches its
@@ -183,6 +185,7 @@ public final class CompiledPlan: @unchecked Sendable {
         stepLabels = steps.map(\.label)
         macs = steps.reduce(0) { $0 + $1.macs }
         byteFormatMacs = steps.reduce(0) { $0 + (($1 as? QConvStep)?.weights.byteFormat == true ? $1.macs : 0) }
+        int8ConvMacs = steps.reduce(0) { $0 + ($1 is QConvStep ? $1.macs : 0) }
         constantBytes = store.totalBytes
         var ins: [String: ValueInfo] = [:], inBufs: [String: Buffer] = [:]
         for spec in model.graph.inputs {
