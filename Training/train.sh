@@ -40,6 +40,7 @@ LR=${TRAIN_LR:-2e-3}                   # stage 1 peak learning rate ...
 LR2=${TRAIN_LR2:-1e-3}                 # ... and stage 2's (it starts from a trained CNN)
 CALIB_SERIES=${TRAIN_CALIB_SERIES:-24}   # int8 activation ranges from this many training series ...
 CALIB_METHOD=${TRAIN_CALIB_METHOD:-auto} # ... MinMax and Percentile both made, the closer to float32 on validation kept
+FLOAT_CONVS=${TRAIN_FLOAT_CONVS:-1}     # stage 2: the CNN conv whose int8 costs most on validation stays float32
 VERSION=${TRAIN_VERSION:-0.5.0}
 BUNDLE=${TRAIN_BUNDLE:-$ROOT/Models/default}
 CALIB=${TRAIN_CALIBRATION:-$ROOT/Calibration}
@@ -103,7 +104,7 @@ if [ -z "$STAGE1_CNN" ]; then
   STAGE1_CNN=$WORK/stage1/detector.pt
 fi
 exec .venv/bin/python -m ichtrain pipeline --data "$WORK/procedural5" "${common[@]}" \
-  --backbone "$BACKBONE" --slice-init "$STAGE1_CNN" --lr "$LR2" \
+  --backbone "$BACKBONE" --slice-init "$STAGE1_CNN" --lr "$LR2" --float-convs "$FLOAT_CONVS" \
   --seq-train seq-data --seq-data "seqtrain=$WORK/seqtrain" \
   --work "$WORK/run" --bundle "$BUNDLE" --calibration-dir "$CALIB" --version "$VERSION" \
   --provenance "$PROV; slice CNN: stage 1 ($STAGE1_CNN) grown to $BACKBONE and trained on"

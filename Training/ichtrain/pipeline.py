@@ -67,6 +67,9 @@ def parse_args(argv):
     ap.add_argument("--calib-method", default="MinMax", choices=["MinMax", "Percentile", "Entropy", "auto"],
                     help="how int8 activation ranges are taken from the calibration series (auto: MinMax and "
                          "Percentile both made, the one whose int8 validation log loss is closer to float32 kept)")
+    ap.add_argument("--float-convs", type=int, default=0, metavar="K",
+                    help="mixed precision: measure on validation the int8 log loss with each CNN Conv left float32 "
+                         "in turn, and leave float the (at most) K that lower it most (each one alone must lower it)")
     ap.add_argument("--slice-init", metavar="DETECTOR_PT",
                     help="start slice training from this detector.pt's CNN (fine-tuning it, e.g. on more data) "
                          "instead of from random weights")
@@ -313,16 +316,22 @@ def main(argv=None) -> int:
     calib_ids = {s.uid for s in calib}
     calib_pix = [x for s, x in zip(parts["train"], pix["train"]) if s.uid in calib_ids]
     int8_path = os.path.join(a.bundle, "model.onnx")
+    float_convs, sensitivity = [], []
+    if a.float_convs > 0:
+        sensitivity = calibrate.conv_sensitivity(float_path, os.path.join(a.work, "model-int8-sensitivity.onnx"),
+                                                 calib_pix, pix["val"], lab["val"], a.threads, log)
+        float_convs = [n for n, loss in sensitivity[1:] if loss < sensitivity[0][1]][: a.float_convs]
+        log(f"convs left float32 (validation): {float_convs or 'none'}")
     methods = ["MinMax", "Percentile"] if a.calib_method == "auto" else [a.calib_method]
     calib_choice = {}
     if len(methods) == 1:
-        qsettings = calibrate.quantize(float_path, int8_path, calib_pix, methods[0])
+        qsettings = calibrate.quantize(float_path, int8_path, calib_pix, methods[0], float_convs=float_convs)
     else:  # both made; the one closer to float32 on VALIDATION is kept (test figures are only reported)
         val_fl = weighted_log_loss(np.concatenate(lab["val"]), np.concatenate(predict(float_path, pix["val"], a.threads)))
         made = {}
         for m in methods:
             path = os.path.join(a.work, f"model-int8-{m}.onnx")
-            made[m] = calibrate.quantize(float_path, path, calib_pix, m)
+            made[m] = calibrate.quantize(float_path, path, calib_pix, m, float_convs=float_convs)
             lq = weighted_log_loss(np.concatenate(lab["val"]), np.concatenate(predict(path, pix["val"], a.threads)))
             calib_choice[m] = {"val_int8": lq, "val_float32": val_fl, "val_relative_change": (lq - val_fl) / val_fl}
             log(f"int8 calibration {m}: validation log loss int8 {lq:.4f} float32 {val_fl:.4f} "
@@ -362,6 +371,7 @@ def main(argv=None) -> int:
         q = predict(os.path.join(a.work, f"model-int8-{m}.onnx"), pix["test"], a.threads)
         calib_choice[m]["test"] = compare(ev["float32"], evaluate(q, lab["test"], thr))
     ev["calibration_methods"] = calib_choice
+    ev["int8_sensitivity"] = [{"float_conv": n or None, "val_int8_weighted_log_loss": v} for n, v in sensitivity]
     extra = {}
     for spec in a.extra_test:
         name, _, folder = spec.partition("=")
