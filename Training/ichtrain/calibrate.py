@@ -44,11 +44,13 @@ CALIBRATION_METHODS = ("MinMax", "Percentile", "Entropy")
 
 
 def quantize(float_path: str, int8_path: str, calib_series: list[np.ndarray], method: str = "MinMax",
-             percentile: float = 99.999, float_convs: list[str] | None = None) -> dict:
+             percentile: float = 99.999, float_convs: list[str] | None = None, ranges_cache: str | None = None) -> dict:
     """method: how activation ranges are taken from the calibration slices (ONNX Runtime's
     calibrators): MinMax (the extremes), Percentile (clip at `percentile` of |x|), Entropy (KL).
     Only the scales and zero points differ: the graph and its operators are the same.
-    float_convs: CNN Conv nodes left float32 as well (mixed precision, see `sensitive_convs`)."""
+    float_convs: CNN Conv nodes left float32 as well (mixed precision, see `conv_sensitivity`).
+    ranges_cache: a file for ONNX Runtime's calibration cache: the activation ranges are computed
+    on the first call and read back by later calls with the same method (the same ranges)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
@@ -66,7 +68,8 @@ def quantize(float_path: str, int8_path: str, calib_series: list[np.ndarray], me
                     per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
                     calibrate_method=getattr(CalibrationMethod, method),
                     op_types_to_quantize=settings["op_types_to_quantize"],
-                    nodes_to_exclude=exclude, reduce_range=False, extra_options=extra)
+                    nodes_to_exclude=exclude, reduce_range=False, extra_options=extra,
+                    **({"calibration_cache_path": ranges_cache} if ranges_cache else {}))
     q = onnx.load(int8_path)
     onnx.checker.check_model(q, full_check=True)
     return settings
@@ -80,11 +83,15 @@ def conv_sensitivity(float_path: str, work_path: str, calib_series: list[np.ndar
     the MACs) and the appliance's engine runs float Convs between DequantizeLinear and QuantizeLinear."""
     from .evaluate import predict
     from .metrics import weighted_log_loss
+    import os
     y = np.concatenate(val_labels)
     convs = [n.name for n in onnx.load(float_path).graph.node if n.op_type == "Conv"]
     out = []
-    for name in [""] + convs:
-        quantize(float_path, work_path, calib_series, "MinMax", float_convs=[name] if name else [])
+    cache = work_path + ".ranges.json"
+    if os.path.exists(cache):
+        os.remove(cache)
+    for name in [""] + convs:  # the ranges are computed once (all convs int8) and reused
+        quantize(float_path, work_path, calib_series, "MinMax", float_convs=[name] if name else [], ranges_cache=cache)
         loss = weighted_log_loss(y, np.concatenate(predict(work_path, val_series, threads)))
         log(f"int8 sensitivity: {name or 'all convs int8'}: validation log loss {loss:.4f}")
         out.append((name, loss))
