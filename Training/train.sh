@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# make train: the documented end-to-end run that produced Models/default (model 0.5.0), in two stages:
-#   1. the narrow slice CNN from scratch on 120 procedural series + real-anatomy insertions (50 min);
-#   2. that CNN grown to narrow2 (a second block per stage, starting as the identity) and trained on,
-#      on 400 procedural series (the 120 + 280 more) (50 min); the sequence head then trains on 96
-#      other series the CNN never saw (--seq-train seq-data); export -> quantize -> calibrate ->
+# make train: the documented end-to-end run that produced Models/default (model 0.5.0):
+#   1. the narrow slice CNN from scratch on 120 procedural series + real-anatomy insertions (50 min;
+#      model 0.4.0's recipe: its CNN is 0.5.0's);
+#   2. on 400 procedural series (the 120 + 280 more, split by seed as before): the sequence head
+#      trained on 96 other series the CNN never saw (--seq-train seq-data), the CNN conv whose int8
+#      costs most on validation left float32 (--float-convs 1); export -> quantize -> calibrate ->
 #      evaluate -> package into Models/default.
+#   TRAIN_STAGE2_MINUTES=50 also grows the CNN to narrow2 (a second block per stage, starting as the
+#   identity) and trains it on for that long on the 400 series first: candidate e3 of
+#   docs/model.md, better on procedural series and worse on real anatomy, so not the default.
 # Usage: Training/train.sh ICHTRIAGE_BINARY REAL_EXAMS_DIR
 # Sizes are environment variables so a smaller or larger run needs no edit (defaults = the shipped model).
 # TRAIN_STAGE1_CNN=path/detector.pt skips stage 1 (e.g. build/candidate-040a/detector.pt, model 0.4.0's CNN).
@@ -26,7 +30,7 @@ RTRAIN_SLICES=${TRAIN_REAL_TRAIN_SLICES:-0-6,14-20}   # ... only these ordered s
 REAL_SEED=${TRAIN_REAL_SEED:-900000}  # real-anatomy insertions held out: other seeds ...
 REAL_COUNT=${TRAIN_REAL_COUNT:-16}
 RTEST_SLICES=${TRAIN_REAL_TEST_SLICES:-7-13,21-27}    # ... and slices training never saw
-SLICE_MINUTES=${TRAIN_SLICE_MINUTES:-50}  # wall-clock budget of each stage's slice training (0: use TRAIN_SLICE_STEPS)
+SLICE_MINUTES=${TRAIN_SLICE_MINUTES:-50}  # wall-clock budget of stage 1's slice training (0: use TRAIN_SLICE_STEPS)
 SLICE_STEPS=${TRAIN_SLICE_STEPS:-400}
 BATCH=${TRAIN_BATCH:-16}
 SEQ_EPOCHS=${TRAIN_SEQ_EPOCHS:-12}
@@ -35,12 +39,13 @@ SEQ_HEAD=${TRAIN_SEQ_HEAD:-residual}   # head logit = CNN slice logit + learned 
 SEQ_L2=${TRAIN_SEQ_CORRECTION_L2:-0.3} # ... pulled towards zero with this weight
 SEQ_NOISE=${TRAIN_SEQ_LOGIT_NOISE:-0.5} # noise on the CNN logits and dropout on the PCA features while the head trains
 SEQ_DROPOUT=${TRAIN_SEQ_DROPOUT:-0.3}
-BACKBONE=${TRAIN_BACKBONE:-narrow2}   # stage 2 (stage 1 is narrow)
+STAGE2_MINUTES=${TRAIN_STAGE2_MINUTES:-0}  # > 0: grow the CNN to BACKBONE and train it on (candidate e3)
+BACKBONE=${TRAIN_BACKBONE:-narrow2}   # ... to this backbone (stage 1 is narrow)
 LR=${TRAIN_LR:-2e-3}                   # stage 1 peak learning rate ...
-LR2=${TRAIN_LR2:-1e-3}                 # ... and stage 2's (it starts from a trained CNN)
+LR2=${TRAIN_LR2:-1e-3}                 # ... and the grown CNN's (it starts from a trained one)
 CALIB_SERIES=${TRAIN_CALIB_SERIES:-24}   # int8 activation ranges from this many training series ...
 CALIB_METHOD=${TRAIN_CALIB_METHOD:-auto} # ... MinMax and Percentile both made, the closer to float32 on validation kept
-FLOAT_CONVS=${TRAIN_FLOAT_CONVS:-1}     # stage 2: the CNN conv whose int8 costs most on validation stays float32
+FLOAT_CONVS=${TRAIN_FLOAT_CONVS:-1}     # the CNN conv whose int8 costs most on validation stays float32
 VERSION=${TRAIN_VERSION:-0.5.0}
 BUNDLE=${TRAIN_BUNDLE:-$ROOT/Models/default}
 CALIB=${TRAIN_CALIBRATION:-$ROOT/Calibration}
@@ -103,8 +108,14 @@ if [ -z "$STAGE1_CNN" ]; then
     --version "$VERSION-stage1" --provenance "stage 1 of train.sh: $PROV"
   STAGE1_CNN=$WORK/stage1/detector.pt
 fi
-exec .venv/bin/python -m ichtrain pipeline --data "$WORK/procedural5" "${common[@]}" \
-  --backbone "$BACKBONE" --slice-init "$STAGE1_CNN" --lr "$LR2" --float-convs "$FLOAT_CONVS" \
-  --seq-train seq-data --seq-data "seqtrain=$WORK/seqtrain" \
+if [ "$STAGE2_MINUTES" != 0 ]; then
+  cnn=(--backbone "$BACKBONE" --slice-init "$STAGE1_CNN" --lr "$LR2" --slice-minutes "$STAGE2_MINUTES")
+  how="stage 1's ($STAGE1_CNN) grown to $BACKBONE and trained on for $STAGE2_MINUTES minutes"
+else
+  cnn=(--backbone narrow --slice-net "$STAGE1_CNN")
+  how="stage 1's ($STAGE1_CNN)"
+fi
+exec .venv/bin/python -m ichtrain pipeline --data "$WORK/procedural5" "${common[@]}" "${cnn[@]}" \
+  --float-convs "$FLOAT_CONVS" --seq-train seq-data --seq-data "seqtrain=$WORK/seqtrain" \
   --work "$WORK/run" --bundle "$BUNDLE" --calibration-dir "$CALIB" --version "$VERSION" \
-  --provenance "$PROV; slice CNN: stage 1 ($STAGE1_CNN) grown to $BACKBONE and trained on"
+  --provenance "$PROV; slice CNN: $how"
