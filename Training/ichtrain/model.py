@@ -32,16 +32,19 @@ class BasicBlock(nn.Module):
 
 
 class SmallResNet(nn.Module):
-    """Narrow ResNet: about 0.27 GMAC per 256x256 slice; output [N,256,8,8]."""
+    """Small ResNet: about 0.27 GMAC per 256x256 slice; output [N,256,8,8]. `depth` BasicBlocks per
+    stage (the first one strided); blocks[stage * depth + j] is block j of a stage."""
 
-    def __init__(self, widths=(32, 64, 128, 256)):
+    def __init__(self, widths=(32, 64, 128, 256), depth=1):
         super().__init__()
         self.stem = nn.Sequential(_conv_bn(3, 16, 3, 2), nn.ReLU(), _conv_bn(16, widths[0], 3, 2), nn.ReLU())
         blocks, cin = [], widths[0]
         for i, w in enumerate(widths):
-            blocks.append(BasicBlock(cin, w, 1 if i == 0 else 2))
-            cin = w
+            for j in range(depth):
+                blocks.append(BasicBlock(cin, w, 2 if (i > 0 and j == 0) else 1))
+                cin = w
         self.blocks = nn.Sequential(*blocks)
+        self.depth = depth
         self.out_channels = widths[-1]
 
     def forward(self, x):
@@ -90,7 +93,52 @@ class NarrowResNet(SmallResNet):
         super().__init__(widths=(16, 32, 64, 128))
 
 
-BACKBONES = {"small": SmallResNet, "narrow": NarrowResNet, "resnext101_32x8d": ResNeXt}
+class Narrow2ResNet(SmallResNet):
+    """NarrowResNet with two blocks per stage: about 0.15 GMAC per slice. Grown from a trained
+    NarrowResNet by `grow_depth`, so a longer training can start from the shipped CNN."""
+
+    def __init__(self):
+        super().__init__(widths=(16, 32, 64, 128), depth=2)
+
+
+BACKBONES = {"small": SmallResNet, "narrow": NarrowResNet, "narrow2": Narrow2ResNet, "resnext101_32x8d": ResNeXt}
+
+
+def grow_depth(src: dict, dst: "SliceNet") -> dict:
+    """A state dict for `dst` (a SmallResNet-family SliceNet with more blocks per stage) that
+    computes what `src` (the same family, fewer blocks) computes: each stage's first blocks are
+    src's, and an added block starts as the identity. Its last BatchNorm has scale and shift zero,
+    so the block gives relu(0 + x) = x: x is the previous block's ReLU output, never negative.
+    (Zero-initialized residual branches, as in Goyal et al. 2017; training then grows them.)"""
+    out = dict(dst.state_dict())
+    bb = dst.backbone
+    src_blocks = {int(k.split(".")[2]) for k in src if k.startswith("backbone.blocks.")}
+    src_depth, stages = None, None
+    for d in range(1, bb.depth + 1):
+        if len(src_blocks) * bb.depth == len(bb.blocks) * d:
+            src_depth, stages = d, len(src_blocks) // d
+    if src_depth is None or stages * bb.depth != len(bb.blocks):
+        raise ValueError(f"cannot grow {len(src_blocks)} blocks into {len(bb.blocks)} ({bb.depth} per stage)")
+    for k, v in src.items():
+        if not k.startswith("backbone.blocks."):
+            if k not in out or out[k].shape != v.shape:
+                raise ValueError(f"{k}: not in the grown network or another shape")
+            out[k] = v.clone()
+            continue
+        parts = k.split(".")
+        i = int(parts[2])
+        stage, j = divmod(i, src_depth)
+        parts[2] = str(stage * bb.depth + j)
+        k2 = ".".join(parts)
+        if out[k2].shape != v.shape:
+            raise ValueError(f"{k}: another shape than {k2} of the grown network")
+        out[k2] = v.clone()
+    for stage in range(stages):
+        for j in range(src_depth, bb.depth):
+            bn = f"backbone.blocks.{stage * bb.depth + j}.c2.1"
+            out[bn + ".weight"].zero_()
+            out[bn + ".bias"].zero_()
+    return out
 
 
 class SliceNet(nn.Module):

@@ -48,7 +48,9 @@ def parse_args(argv):
                          "printed at the top of EVALUATION.md")
     ap.add_argument("--name", default="ichtriage-default")
     ap.add_argument("--version", default="0.2.0")
-    ap.add_argument("--backbone", default="small", choices=["small", "narrow", "resnext101_32x8d"])
+    ap.add_argument("--backbone", default="small", choices=["small", "narrow", "narrow2", "resnext101_32x8d"],
+                    help="narrow2: narrow with two blocks per stage (with --slice-init from a narrow CNN it starts "
+                         "as that CNN: the added blocks begin as identities)")
     ap.add_argument("--slice-epochs", type=int, default=6)
     ap.add_argument("--slice-steps", type=int, default=0, help="optimizer steps of slice training (overrides --slice-epochs)")
     ap.add_argument("--slice-minutes", type=float, default=0.0,
@@ -65,14 +67,25 @@ def parse_args(argv):
     ap.add_argument("--calib-method", default="MinMax", choices=["MinMax", "Percentile", "Entropy", "auto"],
                     help="how int8 activation ranges are taken from the calibration series (auto: MinMax and "
                          "Percentile both made, the one whose int8 validation log loss is closer to float32 kept)")
+    ap.add_argument("--float-convs", type=int, default=0, metavar="K",
+                    help="mixed precision: measure on validation the int8 log loss with each CNN Conv left float32 "
+                         "in turn, and leave float the (at most) K that lower it most (each one alone must lower it)")
+    ap.add_argument("--slice-init", metavar="DETECTOR_PT",
+                    help="start slice training from this detector.pt's CNN (fine-tuning it, e.g. on more data) "
+                         "instead of from random weights")
     ap.add_argument("--slice-net", metavar="DETECTOR_PT",
                     help="take the slice CNN from this detector.pt (an earlier run's WORK/detector.pt) instead of training it")
-    ap.add_argument("--seq-train", default="all", choices=["all", "data", "val-half"],
+    ap.add_argument("--seq-train", default="all", choices=["all", "data", "val-half", "seq-data"],
                     help="series the sequence head trains on: all training series, or DATA's only (not the "
                          "--extra-train sub-series, whose slices the CNN has seen many times and which are "
                          "fragments of one exam), or val-half: half of the validation series (by split key, "
                          "alternately), which the CNN never trained on (out-of-fold CNN outputs, as in stacking); "
-                         "the other half then fits the temperature, the int8 calibration choice and the thresholds")
+                         "the other half then fits the temperature, the int8 calibration choice and the thresholds; "
+                         "or seq-data: the --seq-data series only (out-of-fold CNN outputs at the scale of a data set)")
+    ap.add_argument("--seq-data", action="append", default=[], metavar="NAME=DIR",
+                    help="labelled series (RSNA format: DIR/labels.csv) that only the sequence head trains on (with "
+                         "--seq-train seq-data): the CNN never sees them, so its outputs there are as noisy as on "
+                         "new exams; they must share no generator seed with DATA or the extra sets; repeatable")
     ap.add_argument("--seq-head", default="lstm", choices=["lstm", "residual"],
                     help="residual: the head's logit = the CNN's slice logit + a learned correction (starts as the CNN)")
     ap.add_argument("--seq-logit-noise", type=float, default=0.0,
@@ -189,6 +202,24 @@ def main(argv=None) -> int:
             raise SystemExit("error: --extra-train-slices and --extra-test-slices must name disjoint slice ranges "
                              "(held-out insertions must be into slices training never saw)")
     parts["train"] = parts["train"] + extra_train
+    if (a.seq_train == "seq-data") != bool(a.seq_data):
+        raise SystemExit("error: --seq-train seq-data and --seq-data go together")
+    seq_series = []
+    if a.seq_data:
+        if a.seq_views > 0:
+            raise SystemExit("error: --seq-views works with --seq-train all|data only")
+        taken = {split_key(s) for s in index + extra_train}
+        for spec in a.extra_test:
+            name, _, folder = spec.partition("=")
+            taken |= {split_key(s) for s in load_index(folder, os.path.join(folder, "labels.csv"))}
+        for spec in a.seq_data:
+            name, _, folder = spec.partition("=")
+            sub = load_index(folder, os.path.join(folder, "labels.csv"))
+            shared = taken & {split_key(s) for s in sub}
+            if shared:
+                raise SystemExit(f"error: --seq-data {name} shares series with DATA or the extra sets: {sorted(shared)[:3]}")
+            seq_series += sub
+            log(f"sequence-head set {name}: {len(sub)} series from {folder} (the CNN never trains on them)")
     pix = {k: load_many(v, a.load_workers) for k, v in parts.items()}
     lab = {k: [s.labels for s in v] for k, v in parts.items()}
     timings["load"] = time.time() - t
@@ -198,16 +229,30 @@ def main(argv=None) -> int:
     # 2. slice CNN, 3. PCA + sequence model
     t = time.time()
     train_pix16 = [x.astype(np.float16) for x in pix["train"]]  # halves memory; training only
+    def cnn_weights(path):
+        sd = torch.load(path, map_location="cpu")["state_dict"]
+        return {k[len("slice_net."):]: v for k, v in sd.items() if k.startswith("slice_net.")}
+    if a.slice_net and a.slice_init:
+        raise SystemExit("error: --slice-net (no slice training) and --slice-init (start slice training from) exclude each other")
     if a.slice_net:
         from .model import SliceNet
-        sd = torch.load(a.slice_net, map_location="cpu")["state_dict"]
         net = SliceNet(a.backbone)
-        net.load_state_dict({k[len("slice_net."):]: v for k, v in sd.items() if k.startswith("slice_net.")})
+        net.load_state_dict(cnn_weights(a.slice_net))
         net.eval()
         net.steps_taken, net.kept_step, net.val_history = None, None, []
         log(f"slice CNN taken from {a.slice_net} (not trained in this run)")
     else:
-        net = train_slices(train_pix16, lab["train"], cfg, log, pix["val"], lab["val"])
+        init = None
+        if a.slice_init:
+            from .model import SliceNet, grow_depth
+            log(f"slice CNN starts from {a.slice_init}")
+            init = cnn_weights(a.slice_init)
+            shape = SliceNet(a.backbone)
+            if set(init) != set(shape.state_dict()):
+                init = grow_depth(init, shape)
+                log(f"slice CNN grown to {a.backbone}: the added blocks start as identities")
+        net = train_slices(train_pix16, lab["train"], cfg, log, pix["val"], lab["val"], init=init)
+        del train_pix16
     timings["train_slices"] = time.time() - t
     slice_steps_taken = net.steps_taken
     t = time.time()
@@ -226,6 +271,11 @@ def main(argv=None) -> int:
         pca_src = [slice_outputs(net, x)[1] for s, x in zip(parts["train"], pix["train"]) if id(s) not in extra_ids]
         log(f"sequence head on {len(outs)} validation series (out-of-fold); the other {len(parts['val'])} "
             "fit temperature, int8 calibration choice and thresholds")
+    elif a.seq_train == "seq-data":
+        outs = [slice_outputs(net, x) for x in load_many(seq_series, a.load_workers)]
+        seq_lab = [s.labels for s in seq_series]
+        pca_src = None
+        log(f"sequence head on {len(outs)} --seq-data series ({sum(len(l) for l in seq_lab)} slices; out-of-fold)")
     else:
         seq_idx = [i for i, s in enumerate(parts["train"]) if a.seq_train == "all" or id(s) not in extra_ids]
         outs = [slice_outputs(net, pix["train"][i]) for i in seq_idx]
@@ -266,16 +316,22 @@ def main(argv=None) -> int:
     calib_ids = {s.uid for s in calib}
     calib_pix = [x for s, x in zip(parts["train"], pix["train"]) if s.uid in calib_ids]
     int8_path = os.path.join(a.bundle, "model.onnx")
+    float_convs, sensitivity = [], []
+    if a.float_convs > 0:
+        sensitivity = calibrate.conv_sensitivity(float_path, os.path.join(a.work, "model-int8-sensitivity.onnx"),
+                                                 calib_pix, pix["val"], lab["val"], a.threads, log)
+        float_convs = [n for n, loss in sensitivity[1:] if loss < sensitivity[0][1]][: a.float_convs]
+        log(f"convs left float32 (validation): {float_convs or 'none'}")
     methods = ["MinMax", "Percentile"] if a.calib_method == "auto" else [a.calib_method]
     calib_choice = {}
     if len(methods) == 1:
-        qsettings = calibrate.quantize(float_path, int8_path, calib_pix, methods[0])
+        qsettings = calibrate.quantize(float_path, int8_path, calib_pix, methods[0], float_convs=float_convs)
     else:  # both made; the one closer to float32 on VALIDATION is kept (test figures are only reported)
         val_fl = weighted_log_loss(np.concatenate(lab["val"]), np.concatenate(predict(float_path, pix["val"], a.threads)))
         made = {}
         for m in methods:
             path = os.path.join(a.work, f"model-int8-{m}.onnx")
-            made[m] = calibrate.quantize(float_path, path, calib_pix, m)
+            made[m] = calibrate.quantize(float_path, path, calib_pix, m, float_convs=float_convs)
             lq = weighted_log_loss(np.concatenate(lab["val"]), np.concatenate(predict(path, pix["val"], a.threads)))
             calib_choice[m] = {"val_int8": lq, "val_float32": val_fl, "val_relative_change": (lq - val_fl) / val_fl}
             log(f"int8 calibration {m}: validation log loss int8 {lq:.4f} float32 {val_fl:.4f} "
@@ -315,6 +371,7 @@ def main(argv=None) -> int:
         q = predict(os.path.join(a.work, f"model-int8-{m}.onnx"), pix["test"], a.threads)
         calib_choice[m]["test"] = compare(ev["float32"], evaluate(q, lab["test"], thr))
     ev["calibration_methods"] = calib_choice
+    ev["int8_sensitivity"] = [{"float_conv": n or None, "val_int8_weighted_log_loss": v} for n, v in sensitivity]
     extra = {}
     for spec in a.extra_test:
         name, _, folder = spec.partition("=")
@@ -366,7 +423,8 @@ def main(argv=None) -> int:
                "extra_test_slices": a.extra_test_slices,
                "train_config": {**vars(cfg), "slice_steps_taken": slice_steps_taken,
                                                  "slice_step_kept": net.kept_step, "slice_validation": net.val_history,
-                                "slice_net_from": a.slice_net, "seq_train": a.seq_train, "seq_views": a.seq_views,
+                                "slice_net_from": a.slice_net, "slice_init_from": a.slice_init, "seq_train": a.seq_train, "seq_views": a.seq_views,
+                                "seq_data": {"sets": a.seq_data, "series": [split_key(s) for s in seq_series]},
                                 "seq_head": a.seq_head, "seq_logit_noise": a.seq_logit_noise,
                                 "seq_dropout": a.seq_dropout, "seq_correction_l2": a.seq_correction_l2,
                                 "temperature": None if temperature is None else dict(zip(SUBTYPES, map(float, temperature)))}, "timings_s": timings, "thresholds": dict(zip(SUBTYPES, map(float, thr))),

@@ -58,6 +58,13 @@ def _calibration_lines(ev: dict, r: dict) -> list[str]:
                         f"(same series decision {tst.get('series_same_decision')}/{tst.get('series_total')})")
         out += ["", f"int8 activation ranges: both made, {cm['chosen']} kept (int8 log loss closer to float32 on the "
                 "validation split; test figures only reported). Relative change int8 vs float32: " + "; ".join(rows) + "."]
+    sens = ev.get("int8_sensitivity") or []
+    if sens:
+        kept = (r.get("quantization") or {}).get("float_convs") or []
+        out += ["", "Mixed precision (`--float-convs`): validation int8 log loss (MinMax) with each CNN Conv left "
+                "float32 in turn, best first; left float32 in model.onnx: " + (", ".join(f"`{n}`" for n in kept) or "none") + ".",
+                "", "| conv left float32 | validation int8 weighted log loss |", "|---|---|"]
+        out += [f"| {d['float_conv'] or '(none: all int8)'} | {d['val_int8_weighted_log_loss']:.4f} |" for d in sens]
     return out
 
 

@@ -109,7 +109,8 @@ def _val_loss(net: SliceNet, x: torch.Tensor, y: torch.Tensor, batch: int = 64) 
 
 
 def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainConfig, log=print,
-                 val_pixels: list[np.ndarray] | None = None, val_labels: list[np.ndarray] | None = None) -> SliceNet:
+                 val_pixels: list[np.ndarray] | None = None, val_labels: list[np.ndarray] | None = None,
+                 init: dict | None = None) -> SliceNet:
     """pixels: per series [S,3,256,256] (float16 or float32); labels: per series [S,6].
 
     The length is --slice-steps, or --slice-epochs, or (slice_minutes > 0) a wall-clock budget: then
@@ -120,11 +121,16 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
     (and at the end) and the weights with the lowest one are kept (`net.val_history`): the
     validation split only picks the checkpoint, it is never trained on.
 
+    init: a SliceNet state dict to start from (fine-tuning an earlier run's CNN on more data); the
+    starting weights are measured on validation first, so they are kept if training never beats them.
+
     The slices live in one float16 tensor (no per-step stacking of numpy arrays) and the network
     runs channels-last (about 25 % faster per step on x86 CPUs); neither changes the model."""
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     net = SliceNet(cfg.backbone).to(memory_format=torch.channels_last)
+    if init is not None:
+        net.load_state_dict(init)
     X = torch.from_numpy(np.concatenate([np.asarray(p, dtype=np.float16) for p in pixels]))
     Y = torch.from_numpy(np.concatenate(labels).astype(np.float32))
     have_val = val_pixels is not None and len(val_pixels) > 0 and cfg.val_checks > 0
@@ -156,6 +162,8 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
             best = (v, copy.deepcopy(net.state_dict()), step)
 
     step, t0 = 0, time.time()
+    if init is not None and have_val:
+        check()
     for epoch in range(epochs):
         net.train()
         perm = torch.randperm(n, generator=gen)

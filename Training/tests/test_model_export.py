@@ -92,3 +92,33 @@ def test_resnext_flag_builds_paper_backbone():
     with torch.no_grad():
         logits, emb, feats = net(torch.rand(1, 3, 64, 64))
     assert logits.shape == (1, 6) and emb.shape == (1, 2048)
+
+
+def test_grow_depth_starts_as_the_shallower_cnn_and_refuses_other_shapes():
+    """narrow -> narrow2 (--slice-init with a deeper backbone): the added blocks begin as
+    identities, so the grown CNN's logits, embedding and feature map equal the source's; the added
+    blocks are trainable (their zeroed BatchNorm scale has a gradient)."""
+    import pytest
+    import torch
+    from ichtrain.model import SliceNet, grow_depth
+    torch.manual_seed(3)
+    a = SliceNet("narrow")
+    for m in a.modules():  # non-trivial BatchNorm statistics, as after training
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    a.eval()
+    b = SliceNet("narrow2")
+    b.load_state_dict(grow_depth(a.state_dict(), b))
+    b.eval()
+    x = torch.randn(2, 3, 256, 256)
+    with torch.no_grad():
+        for u, v in zip(a(x), b(x)):
+            torch.testing.assert_close(u, v)
+    assert len(b.backbone.blocks) == 2 * len(a.backbone.blocks)
+    b.train()
+    b(x)[0].sum().backward()
+    assert b.backbone.blocks[1].c2[1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError):
+        grow_depth(SliceNet("small").state_dict(), SliceNet("narrow2"))

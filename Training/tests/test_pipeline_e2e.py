@@ -16,15 +16,15 @@ from ichtrain.fixtures import make_set
 TRAINING = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
-def _make_data(out):
+def _make_data(out, seed=5000, count=20):
     binary = os.environ.get("ICHTRIAGE_BIN")
     if binary and os.path.exists(binary):
         r = subprocess.run([binary, "phantom", "--help"], capture_output=True)
         if r.returncode == 0:
-            subprocess.run([binary, "phantom", "--out", out, "--seed", "5000", "--count", "20",
+            subprocess.run([binary, "phantom", "--out", out, "--seed", str(seed), "--count", str(count),
                             "--slices", "8"], check=True)
             return "ichtriage phantom"
-    make_set(out, count=20, seed=11, n_slices=6, matrix=512)
+    make_set(out, count=count, seed=seed - 4989, n_slices=6, matrix=512)
     return "pydicom fixture (ichtrain.fixtures)"
 
 
@@ -111,3 +111,26 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
     np.testing.assert_allclose(c[1], a[1], atol=1e-4)
     assert "Add" in check_ops(onnx.load(str(bundle3 / "model.onnx")))
     assert "**Model selection:** chosen on the held-out figures (test)" in (bundle3 / "EVALUATION.md").read_text()
+    # the CNN fine-tuned from the first run's (--slice-init; the starting weights are measured on
+    # validation first) and the head trained only on series of its own, which the CNN never saw
+    # (--seq-train seq-data); series shared with DATA are refused
+    seqd = str(tmp_path / "seqdata")
+    _make_data(seqd, seed=6000, count=6)
+    bundle5, work5 = tmp_path / "bundle5", tmp_path / "work5"
+    base5 = [sys.executable, "-m", "ichtrain", "pipeline", "--data", data, "--work", str(work5),
+             "--bundle", str(bundle5), "--calibration-dir", str(tmp_path / "calib5"),
+             "--slice-init", str(work / "detector.pt"), "--slice-steps", "2", "--seq-train", "seq-data", "--seq-head", "residual",
+             "--seq-epochs", "2", "--calib-series", "2"]
+    r = subprocess.run(base5 + ["--seq-data", f"same={data}"], cwd=TRAINING, capture_output=True, text=True)
+    assert r.returncode != 0 and "--seq-data same shares series with DATA" in r.stderr, r.stderr[-2000:]
+    r = subprocess.run(base5, cwd=TRAINING, capture_output=True, text=True)
+    assert r.returncode != 0 and "--seq-train seq-data and --seq-data go together" in r.stderr, r.stderr[-2000:]
+    r = subprocess.run(base5 + ["--seq-data", f"own={seqd}"], cwd=TRAINING, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert verify(str(bundle5)) == []
+    ev5 = json.loads((bundle5 / "evaluation.json").read_text())
+    assert ev5["train_config"]["seq_train"] == "seq-data" and len(ev5["train_config"]["seq_data"]["series"]) == 6
+    assert not set(ev5["train_config"]["seq_data"]["series"]) & set(sum(ev5["splits"].values(), []))
+    assert "sequence head on 6 --seq-data series" in r.stdout
+    assert ev5["train_config"]["slice_init_from"] == str(work / "detector.pt")
+    assert "validation after 0 steps" in r.stdout and ev5["train_config"]["slice_steps_taken"] == 2

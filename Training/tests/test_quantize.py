@@ -50,3 +50,30 @@ def test_choose_thresholds_per_subtype():
     p = np.linspace(0, 1, 20)[::-1, None].repeat(6, axis=1)
     thr, why = choose_thresholds(y, p, ["a", "b", "c", "d", "e", "f"])
     assert (p[:8, 0] >= thr[0]).all() and thr[2] == 0.5 and "no positives" in why["c"]
+
+
+def test_mixed_precision_leaves_the_named_conv_float_and_sensitivity_ranks_every_conv(tmp_path):
+    """--float-convs: the named Conv keeps float32 weights (no DequantizeLinear feeding it), every
+    other Conv stays int8; conv_sensitivity measures all-int8 first, then each Conv left float."""
+    from ichtrain.calibrate import conv_sensitivity
+    torch.manual_seed(0)
+    net = SliceNet("narrow").eval()
+    seq = SequenceHead(128)
+    seq.set_pca(*map(torch.from_numpy, fit_pca(np.random.default_rng(0).normal(size=(200, 128)).astype(np.float32), 120)))
+    det = Detector(net, seq.eval()).eval()
+    rng = np.random.default_rng(1)
+    calib = [rng.random((2, 3, 256, 256), dtype=np.float32) for _ in range(2)]
+    fp, qp = str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx")
+    fmodel = export_onnx(det, fp, calib[0])
+    convs = [n.name for n in fmodel.graph.node if n.op_type == "Conv"]
+    settings = quantize(fp, qp, calib, float_convs=[convs[1]])
+    assert settings["float_convs"] == [convs[1]]
+    q = onnx.load(qp)
+    producers = {o: n for n in q.graph.node for o in n.output}
+    weight_dq = {n.name: producers.get(n.input[1]) is not None and producers[n.input[1]].op_type == "DequantizeLinear"
+                 for n in q.graph.node if n.op_type == "Conv"}
+    assert weight_dq[convs[1]] is False and all(v for k, v in weight_dq.items() if k != convs[1])
+    labels = [np.zeros((2, 6), dtype=np.float32) for _ in calib]
+    ranked = conv_sensitivity(fp, str(tmp_path / "s.onnx"), calib, calib, labels, threads=1, log=lambda m: None)
+    assert ranked[0][0] == "" and sorted(n for n, _ in ranked[1:]) == sorted(convs)
+    assert [v for _, v in ranked[1:]] == sorted(v for _, v in ranked[1:])
