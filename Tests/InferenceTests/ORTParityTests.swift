@@ -141,21 +141,47 @@ final class ORTParityTests: XCTestCase {
     /// ORT runs it without graph optimizations: its fused x86 uint8 x int8 kernels without VNNI saturate int16
     /// pair sums and differ by up to 0.09 in probs on this model (Models/default/manifest.json, selftest.note),
     /// while the unoptimized graph is the QDQ reference semantics our engine implements.
+    ///
+    /// Strict (1e-3 in probs) on real CT slices: the bundle's self-test input, preprocessed slices of a
+    /// held-out series. On uniform noise, far from any CT, one rounding can land the other way: ORT's
+    /// unoptimized graph computes an int8 conv in float32 on dequantized values (rounded), ours exactly in
+    /// int32, and a mixed-precision model (Training --float-convs) has a float32 conv whose sums run in
+    /// another order than ORT's. A value within a rounding error of a QuantizeLinear tie then takes the
+    /// neighbouring step; measured on model 0.5.0: 1 of 1.5 M stem outputs, and a slice logit one step of
+    /// its quantization (0.15) apart. So on noise each slice logit must be within one step of ORT's.
     func testShippedDetectorIfPresent() throws {
         let env = ProcessInfo.processInfo.environment["ICHTRIAGE_DETECTOR"]
         let path = env ?? Self.packageRoot.appendingPathComponent("Models/default/model.onnx").path
         guard FileManager.default.fileExists(atPath: path) else {
             throw XCTSkip("no detector model at \(path) (the training toolkit produces it)")
         }
+        let engine = try InferenceModel(contentsOf: URL(fileURLWithPath: path), options: EngineOptions(threads: 2))
+        let real = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("selftest_input.npy")
+        if FileManager.default.fileExists(atPath: real.path) {
+            let ref = tmp.appendingPathComponent("ref-detector-real")
+            try FileManager.default.createDirectory(at: ref, withIntermediateDirectories: true)
+            try sh(["scripts/onnx/ort_run.py", path, ref.path, "\(engine.inputs[0].name)=\(real.path)", "--no-optimization"])
+            let ours = try engine.run([engine.inputs[0].name: try NPY.read(real)])
+            let m = maxDiff(ours["probs"]!.floats, try NPY.read(ref.appendingPathComponent("probs.npy")).floats)
+            print("parity shipped detector, real slices (its self-test input): probs max |diff| \(m)")
+            XCTAssertLessThanOrEqual(m, 1e-3)
+        } else {
+            print("parity shipped detector: no selftest_input.npy beside \(path); only the noise input is compared")
+        }
         let ref = tmp.appendingPathComponent("ref-detector")
         try FileManager.default.createDirectory(at: ref, withIntermediateDirectories: true)
         try sh(["scripts/onnx/ort_run.py", path, ref.path, "--random", "6,3,256,256", "--seed", "4", "--no-optimization"])
-        let engine = try InferenceModel(contentsOf: URL(fileURLWithPath: path), options: EngineOptions(threads: 2))
         let ours = try engine.run([engine.inputs[0].name: try NPY.read(ref.appendingPathComponent("input.npy"))])
-        let r = try NPY.read(ref.appendingPathComponent("probs.npy"))
-        let m = zip(ours["probs"]!.floats, r.floats).map { abs($0 - $1) }.max() ?? 0
-        print("parity shipped detector: probs max |diff| \(m)")
-        XCTAssertLessThanOrEqual(m, 1e-3)
+        let probs = maxDiff(ours["probs"]!.floats, try NPY.read(ref.appendingPathComponent("probs.npy")).floats)
+        let logits = maxDiff(ours["slice_logits"]!.floats, try NPY.read(ref.appendingPathComponent("slice_logits.npy")).floats)
+        print("parity shipped detector, uniform noise: probs max |diff| \(probs), slice logits \(logits)")
+        XCTAssertLessThanOrEqual(logits, 0.16, "more than one quantization step (0.15) of the slice logits apart")
+        XCTAssertLessThanOrEqual(probs, 0.04, "more than one logit step (0.15 / 4 at most in probability) apart")
+    }
+
+    private func maxDiff(_ a: [Float], _ b: [Float]) -> Float {
+        XCTAssertEqual(a.count, b.count)
+        return zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
     }
 
     /// The shipped detector with its weights rewritten to 7 bits (scripts/onnx/requantize_7bit.py, as
