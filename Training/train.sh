@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# make train: the documented end-to-end run that produced Models/default (model 0.5.0):
+# make train: the toolkit's current recipe, which makes candidate 0.5.0 e4 (docs/model.md, "Candidates
+# 0.5.0": made, not shipped, because of its subtype thresholds) and writes it to Models/default. The
+# shipped 0.4.0 came from the command lines in Models/default/EVALUATION.md. The recipe:
 #   1. the narrow slice CNN from scratch on 120 procedural series + real-anatomy insertions (50 min;
-#      model 0.4.0's recipe: its CNN is 0.5.0's);
+#      model 0.4.0's recipe: its CNN is e4's);
 #   2. on 400 procedural series (the 120 + 280 more, split by seed as before): the sequence head
 #      trained on 96 other series the CNN never saw (--seq-train seq-data), the CNN conv whose int8
 #      costs most on validation left float32 (--float-convs 1); export -> quantize -> calibrate ->
@@ -10,7 +12,7 @@
 #   identity) and trains it on for that long on the 400 series first: candidate e3 of
 #   docs/model.md, better on procedural series and worse on real anatomy, so not the default.
 # Usage: Training/train.sh ICHTRIAGE_BINARY REAL_EXAMS_DIR
-# Sizes are environment variables so a smaller or larger run needs no edit (defaults = the shipped model).
+# Sizes are environment variables so a smaller or larger run needs no edit (defaults = candidate e4).
 # TRAIN_STAGE1_CNN=path/detector.pt skips stage 1 (e.g. build/candidate-040a/detector.pt, model 0.4.0's CNN).
 set -euo pipefail
 BIN=$1; REAL=$2
