@@ -98,9 +98,34 @@ def conv_sensitivity(float_path: str, work_path: str, calib_series: list[np.ndar
     return [out[0]] + sorted(out[1:], key=lambda t: t[1])
 
 
-def choose_thresholds(series_y: np.ndarray, series_p: np.ndarray, names, min_sensitivity=0.95) -> tuple[np.ndarray, dict]:
-    """Per subtype, at series level (series score = max over slices, as the appliance decides)."""
+def choose_thresholds(series_y: np.ndarray, series_p: np.ndarray, names, min_sensitivity=0.95,
+                      subtype_rule: str = "no-added-alerts") -> tuple[np.ndarray, dict]:
+    """Per label, at series level (series score = max over slices, as the appliance decides); label 0
+    is "any". Every label first gets the highest threshold with sensitivity >= min_sensitivity.
+
+    subtype_rule "no-added-alerts" then raises a subtype's threshold, where needed, until it alerts on
+    none of the validation negatives (any = 0) that "any" does not already alert on. The appliance
+    alerts CRITICAL when ANY label reaches its threshold, so a subtype threshold below the scores of
+    such negatives adds false alerts that "any" would not make (candidate 0.5.0 e4: intraventricular
+    0.035, 14 of 40 negative test series CRITICAL; docs/model.md). The alert's sensitivity rests on
+    "any"; a subtype may lose sensitivity, which the rule text then states. "sensitivity": the first
+    rule alone (bundles up to 0.4.0)."""
+    if subtype_rule not in ("sensitivity", "no-added-alerts"):
+        raise ValueError(f"subtype_rule must be sensitivity or no-added-alerts, got {subtype_rule!r}")
+    series_y, series_p = np.asarray(series_y), np.asarray(series_p, dtype=np.float64)
     thr, why = np.zeros(len(names)), {}
     for k, name in enumerate(names):
         thr[k], why[name] = operating_point(series_y[:, k], series_p[:, k], min_sensitivity)
+    if subtype_rule == "no-added-alerts":
+        quiet = (series_y[:, 0] == 0) & (series_p[:, 0] < thr[0])
+        for k, name in enumerate(names[1:], start=1):
+            if not quiet.any() or series_p[quiet, k].max() < thr[k]:
+                continue
+            top = series_p[quiet, k].max()
+            above = series_p[series_p[:, k] > top, k]
+            old, thr[k] = thr[k], (top + (above.min() if above.size else 1.0)) / 2.0
+            pos = series_y[:, k] == 1
+            sens = f"{(series_p[pos, k] >= thr[k]).mean():.2f}" if pos.any() else "n/a"
+            why[name] += (f"; raised from {old:.4f} so that it alerts on none of the {int(quiet.sum())} validation "
+                          f"negatives 'any' does not alert on (sensitivity now {sens})")
     return thr, why

@@ -99,6 +99,10 @@ def parse_args(argv):
     ap.add_argument("--temperature", default="fit", choices=["fit", "none"],
                     help="fit: temperature scaling per output fitted on the validation split, folded into the graph")
     ap.add_argument("--min-sensitivity", type=float, default=0.95)
+    ap.add_argument("--subtype-rule", default="no-added-alerts", choices=["no-added-alerts", "sensitivity"],
+                    help="subtype operating points: the sensitivity rule, then raised until no subtype alerts on a "
+                         "validation negative that 'any' does not alert on (no-added-alerts); or the sensitivity "
+                         "rule alone (up to model 0.4.0)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--load-workers", type=int, default=3, help="processes that decode and preprocess the DICOM slices")
     ap.add_argument("--seed", type=int, default=0)
@@ -361,7 +365,8 @@ def main(argv=None) -> int:
     t = time.time()
     val_q = predict(int8_path, pix["val"], a.threads)
     thr, thr_why = calibrate.choose_thresholds(np.stack([l.max(axis=0) for l in lab["val"]]),
-                                               np.stack([p.max(axis=0) for p in val_q]), SUBTYPES, a.min_sensitivity)
+                                               np.stack([p.max(axis=0) for p in val_q]), SUBTYPES, a.min_sensitivity,
+                                               a.subtype_rule)
     test_f = predict(float_path, pix["test"], a.threads)
     test_q = predict(int8_path, pix["test"], a.threads)
     ev = {"float32": evaluate(test_f, lab["test"], thr), "int8": evaluate(test_q, lab["test"], thr),

@@ -1,3 +1,4 @@
+import pytest
 import numpy as np
 import onnx
 import torch
@@ -48,8 +49,11 @@ def test_quantize_cnn_int8_lstm_float(tmp_path):
 def test_choose_thresholds_per_subtype():
     y = np.zeros((20, 6)); y[:8, 0] = 1; y[:4, 1] = 1
     p = np.linspace(0, 1, 20)[::-1, None].repeat(6, axis=1)
-    thr, why = choose_thresholds(y, p, ["a", "b", "c", "d", "e", "f"])
+    thr, why = choose_thresholds(y, p, ["a", "b", "c", "d", "e", "f"], subtype_rule="sensitivity")
     assert (p[:8, 0] >= thr[0]).all() and thr[2] == 0.5 and "no positives" in why["c"]
+    # the default rule raises the no-positives default above the negatives "any" leaves quiet
+    thr2, why2 = choose_thresholds(y, p, ["a", "b", "c", "d", "e", "f"])
+    assert thr2[0] == thr[0] and thr2[2] > p[8:, 2].max() and "raised from 0.5000" in why2["c"]
 
 
 def test_mixed_precision_leaves_the_named_conv_float_and_sensitivity_ranks_every_conv(tmp_path):
@@ -77,3 +81,20 @@ def test_mixed_precision_leaves_the_named_conv_float_and_sensitivity_ranks_every
     ranked = conv_sensitivity(fp, str(tmp_path / "s.onnx"), calib, calib, labels, threads=1, log=lambda m: None)
     assert ranked[0][0] == "" and sorted(n for n, _ in ranked[1:]) == sorted(convs)
     assert [v for _, v in ranked[1:]] == sorted(v for _, v in ranked[1:])
+
+
+def test_subtype_thresholds_add_no_alerts_beyond_any():
+    """The appliance alerts CRITICAL when any label reaches its threshold: a subtype threshold that the
+    sensitivity rule puts below a validation negative's score (one "any" leaves quiet) is raised above
+    it; "any" and subtypes that add no alerts keep the sensitivity rule's value."""
+    names = ["any", "b", "c"]
+    y = np.array([[1, 1, 0], [1, 1, 0], [1, 0, 1], [0, 0, 0], [0, 0, 0]], dtype=float)
+    p = np.array([[0.9, 0.05, 0.1], [0.8, 0.6, 0.1], [0.85, 0.1, 0.7], [0.2, 0.3, 0.2], [0.1, 0.02, 0.05]])
+    base, _ = choose_thresholds(y, p, names, subtype_rule="sensitivity")
+    thr, why = choose_thresholds(y, p, names)
+    assert base[1] < 0.3 and thr[1] > 0.3  # b: the sensitivity rule would alert on negative 3
+    assert not ((p[3:, 1:] >= thr[1:]) & (p[3:, :1] < thr[0])).any()
+    assert thr[0] == base[0] and thr[2] == base[2]
+    assert "raised from" in why["b"] and "sensitivity now 0.50" in why["b"] and "raised" not in why["c"]
+    with pytest.raises(ValueError):
+        choose_thresholds(y, p, names, subtype_rule="other")
