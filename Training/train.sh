@@ -66,6 +66,12 @@ gen() { # out seed count extra-args...: one generator run, skipped when already 
     touch "$stamp"
   fi
 }
+merge_parts() { # out: labels.csv + series.csv of every part folder out/*/ merged in out (folders prefixed)
+  local out=$1 f d parts=("$1"/*/)
+  for f in labels.csv series.csv; do
+    { head -1 "${parts[0]}$f"; for d in "$out"/*/; do tail -n +2 "$d$f" | sed "s#^series-#$(basename "$d")/series-#"; done; } >"$out/$f"
+  done
+}
 gen_parallel() { # out seed count extra-args...: GEN_JOBS chunks in out/pK, labels.csv + series.csv merged in out
   local out=$1 seed=$2 count=$3; shift 3
   local per=$(( (count + GEN_JOBS - 1) / GEN_JOBS )) k pids=()
@@ -75,9 +81,7 @@ gen_parallel() { # out seed count extra-args...: GEN_JOBS chunks in out/pK, labe
     gen "$out/p$k" $((seed + k * per)) "$n" "$@" & pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
-  for f in labels.csv series.csv; do
-    { head -1 "$out/p0/$f"; for d in "$out"/p*/; do tail -n +2 "$d$f" | sed "s#^series-#$(basename "$d")/series-#"; done; } >"$out/$f"
-  done
+  merge_parts "$out"
 }
 mkdir -p "$WORK"
 gen_parallel "$WORK/procedural" "$SEED" "$COUNT" --slices "$SLICES"
@@ -91,9 +95,7 @@ gen_parallel "$WORK/seqtrain" "$SEQ_SEED" "$SEQ_COUNT" --slices "$SLICES"
 rm -rf "$WORK/procedural5"; mkdir -p "$WORK/procedural5"
 for d in "$WORK"/procedural/p*/; do cp -al "$d" "$WORK/procedural5/a-$(basename "$d")"; done
 for d in "$WORK"/procedural-more/p*/; do cp -al "$d" "$WORK/procedural5/b-$(basename "$d")"; done
-for f in labels.csv series.csv; do
-  { head -1 "$WORK/procedural/p0/$f"; for d in "$WORK"/procedural5/*/; do tail -n +2 "$d$f" | sed "s#^series-#$(basename "$d")/series-#"; done; } >"$WORK/procedural5/$f"
-done
+merge_parts "$WORK/procedural5"
 [ "${TRAIN_DATA_ONLY:-0}" = 1 ] && exit 0
 
 PROV="ichtriage phantom --seed $SEED --count $COUNT --slices $SLICES and --seed $MORE_SEED --count $MORE_COUNT --slices $SLICES (procedural; train/val/test by seed); ichtriage phantom --seed $SEQ_SEED --count $SEQ_COUNT --slices $SLICES (sequence head only); ichtriage phantom --seed $RTRAIN_SEED --count $RTRAIN_COUNT --anatomy real (training, ordered slices $RTRAIN_SLICES); ichtriage phantom --seed $REAL_SEED --count $REAL_COUNT --anatomy real (held out, ordered slices $RTEST_SLICES)"

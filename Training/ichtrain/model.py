@@ -112,13 +112,11 @@ def grow_depth(src: dict, dst: "SliceNet") -> dict:
     (Zero-initialized residual branches, as in Goyal et al. 2017; training then grows them.)"""
     out = dict(dst.state_dict())
     bb = dst.backbone
-    src_blocks = {int(k.split(".")[2]) for k in src if k.startswith("backbone.blocks.")}
-    src_depth, stages = None, None
-    for d in range(1, bb.depth + 1):
-        if len(src_blocks) * bb.depth == len(bb.blocks) * d:
-            src_depth, stages = d, len(src_blocks) // d
-    if src_depth is None or stages * bb.depth != len(bb.blocks):
-        raise ValueError(f"cannot grow {len(src_blocks)} blocks into {len(bb.blocks)} ({bb.depth} per stage)")
+    n_src = len({int(k.split(".")[2]) for k in src if k.startswith("backbone.blocks.")})
+    stages = len(bb.blocks) // bb.depth
+    src_depth = n_src // stages
+    if src_depth < 1 or src_depth > bb.depth or src_depth * stages != n_src:
+        raise ValueError(f"cannot grow {n_src} blocks into {len(bb.blocks)} ({bb.depth} per stage)")
     for k, v in src.items():
         if not k.startswith("backbone.blocks."):
             if k not in out or out[k].shape != v.shape:

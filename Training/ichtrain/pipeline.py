@@ -195,11 +195,15 @@ def main(argv=None) -> int:
         sub = restrict_to_ranges(load_index(folder, os.path.join(folder, "labels.csv")), train_ranges)
         extra_train += sub
         log(f"extra training set {name}: {len(sub)} (sub-)series from {folder}")
-    if extra_train and a.extra_test:
-        keys = {split_key(s) for s in extra_train}
+    extra_test_keys = {}  # name -> split keys, read once for the disjointness checks below
+    if a.extra_test and (extra_train or a.seq_data):
         for spec in a.extra_test:
             name, _, folder = spec.partition("=")
-            shared = keys & {split_key(s) for s in load_index(folder, os.path.join(folder, "labels.csv"))}
+            extra_test_keys[name] = {split_key(s) for s in load_index(folder, os.path.join(folder, "labels.csv"))}
+    if extra_train and a.extra_test:
+        keys = {split_key(s) for s in extra_train}
+        for name, test_keys in extra_test_keys.items():
+            shared = keys & test_keys
             if shared:
                 raise SystemExit(f"error: extra test set {name} shares series with --extra-train: {sorted(shared)[:3]}")
         if not ranges_disjoint(train_ranges, test_ranges):
@@ -212,10 +216,7 @@ def main(argv=None) -> int:
     if a.seq_data:
         if a.seq_views > 0:
             raise SystemExit("error: --seq-views works with --seq-train all|data only")
-        taken = {split_key(s) for s in index + extra_train}
-        for spec in a.extra_test:
-            name, _, folder = spec.partition("=")
-            taken |= {split_key(s) for s in load_index(folder, os.path.join(folder, "labels.csv"))}
+        taken = {split_key(s) for s in index + extra_train}.union(*extra_test_keys.values())
         for spec in a.seq_data:
             name, _, folder = spec.partition("=")
             sub = load_index(folder, os.path.join(folder, "labels.csv"))
@@ -232,7 +233,6 @@ def main(argv=None) -> int:
 
     # 2. slice CNN, 3. PCA + sequence model
     t = time.time()
-    train_pix16 = [x.astype(np.float16) for x in pix["train"]]  # halves memory; training only
     def cnn_weights(path):
         sd = torch.load(path, map_location="cpu")["state_dict"]
         return {k[len("slice_net."):]: v for k, v in sd.items() if k.startswith("slice_net.")}
@@ -255,6 +255,7 @@ def main(argv=None) -> int:
             if set(init) != set(shape.state_dict()):
                 init = grow_depth(init, shape)
                 log(f"slice CNN grown to {a.backbone}: the added blocks start as identities")
+        train_pix16 = [x.astype(np.float16) for x in pix["train"]]  # halves memory; training only
         net = train_slices(train_pix16, lab["train"], cfg, log, pix["val"], lab["val"], init=init)
         del train_pix16
     timings["train_slices"] = time.time() - t
