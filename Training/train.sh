@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# make train: the toolkit's current recipe, which makes candidate 0.5.0 e4 (docs/model.md, "Candidates
-# 0.5.0": made, not shipped, because of its subtype thresholds) and writes it to Models/default. The
-# shipped 0.4.0 came from the command lines in Models/default/EVALUATION.md. The recipe:
+# make train: the toolkit's current recipe, which makes model 0.5.0 (candidate e4 of docs/model.md,
+# "Model 0.5.0") and writes it to Models/default; the shipped bundle's own command line is in
+# Models/default/EVALUATION.md (it took stage 1's CNN from the 0.4.0 run). The recipe:
 #   1. the narrow slice CNN from scratch on 120 procedural series + real-anatomy insertions (50 min;
 #      model 0.4.0's recipe: its CNN is e4's);
 #   2. on 400 procedural series (the 120 + 280 more, split by seed as before): the sequence head

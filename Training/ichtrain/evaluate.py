@@ -23,7 +23,24 @@ def evaluate(probs: list[np.ndarray], labels: list[np.ndarray], thresholds: np.n
     sp = np.stack([p.max(axis=0) for p in probs])
     return {"slice": summarize(ys, ps, thresholds, SUBTYPES),
             "series": summarize(sy, sp, thresholds, SUBTYPES),
-            "series_decisions_any": [bool(v) for v in sp[:, 0] >= thresholds[0]]}
+            "series_decisions_any": [bool(v) for v in sp[:, 0] >= thresholds[0]],
+            "appliance_critical": appliance_critical(sy, sp, thresholds)}
+
+
+def appliance_critical(series_labels: np.ndarray, series_scores: np.ndarray, thresholds: np.ndarray) -> dict:
+    """The appliance's CRITICAL rule (Sources/Triage/Decision.swift): a series alerts when ANY label's
+    series score reaches that label's threshold, so a low subtype threshold makes false alerts that
+    neither the log loss nor the 'any' decision shows (candidate e4 of docs/model.md). Counted on
+    negative and positive series; a negative alerting only through subtypes is counted per label."""
+    hit = series_scores >= thresholds[None, :]
+    critical = hit.any(axis=1)
+    negative = series_labels[:, 0] == 0
+    subtype_only = negative & critical & ~hit[:, 0]
+    return {"negatives": int(negative.sum()), "negatives_critical": int((negative & critical).sum()),
+            "negatives_critical_by_any": int((negative & hit[:, 0]).sum()),
+            "negatives_critical_by_subtypes_only": {s: int((subtype_only & hit[:, k]).sum())
+                                                    for k, s in enumerate(SUBTYPES) if k > 0 and (subtype_only & hit[:, k]).any()},
+            "positives": int((~negative).sum()), "positives_critical": int((~negative & critical).sum())}
 
 
 def compare(float_eval: dict, int8_eval: dict) -> dict:

@@ -109,6 +109,13 @@ def parse_args(argv):
     return ap.parse_args(argv)
 
 
+def calibration_series(train: list, extra_train: list, n: int) -> list:
+    """The int8 calibration set: the first n DATA training series by split key (generator seed);
+    the --extra-train series are never part of it."""
+    extra_ids = {id(s) for s in extra_train}
+    return sorted((s for s in train if id(s) not in extra_ids), key=split_key)[:n]
+
+
 def write_reports(bundle_dir: str, results: dict) -> None:
     with open(os.path.join(bundle_dir, "evaluation.json"), "w") as f:
         json.dump(results, f, indent=1)
@@ -255,9 +262,15 @@ def main(argv=None) -> int:
             if set(init) != set(shape.state_dict()):
                 init = grow_depth(init, shape)
                 log(f"slice CNN grown to {a.backbone}: the added blocks start as identities")
-        train_pix16 = [x.astype(np.float16) for x in pix["train"]]  # halves memory; training only
-        net = train_slices(train_pix16, lab["train"], cfg, log, pix["val"], lab["val"], init=init)
-        del train_pix16
+        # The CNN trains on float16 slices: the training split is converted in place, series by
+        # series, so it never exists twice (float32 and float16) in memory; only the int8 calibration
+        # series (below) stay float32, so their activation ranges do not depend on this. From here on
+        # the CNN's outputs on training series (--seq-train all|data, val-half's PCA) see float16 input.
+        keep32 = {s.uid for s in calibration_series(parts["train"], extra_train, a.calib_series)}
+        for i, s in enumerate(parts["train"]):
+            if s.uid not in keep32:
+                pix["train"][i] = pix["train"][i].astype(np.float16)
+        net = train_slices(pix["train"], lab["train"], cfg, log, pix["val"], lab["val"], init=init)
     timings["train_slices"] = time.time() - t
     slice_steps_taken = net.steps_taken
     t = time.time()
@@ -317,7 +330,7 @@ def main(argv=None) -> int:
     float_path = os.path.join(a.work, "model-float32.onnx")
     model = export_onnx(det, float_path, pix["val"][0][:4])
     float_ops = ops_in(model)
-    calib = sorted((s for s in parts["train"] if id(s) not in extra_ids), key=split_key)[: a.calib_series]
+    calib = calibration_series(parts["train"], extra_train, a.calib_series)
     calib_ids = {s.uid for s in calib}
     calib_pix = [x for s, x in zip(parts["train"], pix["train"]) if s.uid in calib_ids]
     int8_path = os.path.join(a.bundle, "model.onnx")

@@ -68,6 +68,17 @@ def _calibration_lines(ev: dict, r: dict) -> list[str]:
     return out
 
 
+def _critical_lines(e: dict) -> list[str]:
+    """One report sentence for evaluate.appliance_critical's counts (absent in reports before 0.5.0)."""
+    c = e.get("appliance_critical")
+    if c is None:
+        return []
+    extra = "; ".join(f"{s} {n}" for s, n in c["negatives_critical_by_subtypes_only"].items())
+    return ["", f"int8 series CRITICAL by the appliance's rule (any label at or above its threshold): negatives "
+            f"{c['negatives_critical']} of {c['negatives']} ({c['negatives_critical_by_any']} through 'any'"
+            f"{', through subtypes only: ' + extra if extra else ''}), positives {c['positives_critical']} of {c['positives']}."]
+
+
 def render(r: dict) -> str:
     ev, cmp = r["evaluation"], r["evaluation"]["int8_vs_float32"]
     n_test = len(r["splits"]["test"])
@@ -117,7 +128,7 @@ def render(r: dict) -> str:
     out += ["", f"int8 against float32: slice weighted log loss {_f(cmp['slice_log_loss_float32'])} -> "
             f"{_f(cmp['slice_log_loss_int8'])} (relative change {_f(None if cmp['relative_change'] is None else 100 * cmp['relative_change'], 2)} %); "
             f"same series decision (any) on {cmp['series_same_decision']}/{cmp['series_total']} series.",
-            *_calibration_lines(ev, r), "", "Goals (issue 4): weighted log loss < 0.05, AUC(any) >= 0.98, int8 within 2 % relative "
+            *_critical_lines(ev["int8"]), *_calibration_lines(ev, r), "", "Goals (issue 4): weighted log loss < 0.05, AUC(any) >= 0.98, int8 within 2 % relative "
             "and the same decision on >= 99 % of series.", ""]
     for k in ("float32", "int8"):
         for level in ("slice", "series"):
@@ -133,7 +144,8 @@ def render(r: dict) -> str:
         for k in ("float32", "int8"):
             out.append(f"| {k} | {_f(e[k]['slice']['weighted_log_loss'])} | {_f(e[k]['series']['weighted_log_loss'])} | "
                        f"{_f(e[k]['slice']['per_subtype']['any']['auc'])} | {_f(e[k]['series']['per_subtype']['any']['auc'])} |")
-        out += ["", f"Same series decision (any), int8 vs float32: {c['series_same_decision']}/{c['series_total']}.", ""]
+        out += ["", f"Same series decision (any), int8 vs float32: {c['series_same_decision']}/{c['series_total']}.",
+                *_critical_lines(e["int8"]), ""]
         for level in ("slice", "series"):
             out += [f"### int8, {level} level ('{name}', {e['int8'][level]['n']} {level}s)", ""]
             out += _table(e["int8"][level]) + [""]

@@ -46,3 +46,24 @@ def test_one_cycle_lr_over_progress():
     assert one_cycle_lr(1.0, 0.5) < 1.0 and one_cycle_lr(1.0, 1.0) < 1e-3
     values = [one_cycle_lr(1.0, p / 100) for p in range(15, 101)]
     assert all(a >= b for a, b in zip(values, values[1:]))  # monotone after the warm-up
+
+
+def test_appliance_critical_counts_subtype_only_false_alerts():
+    from ichtrain.evaluate import appliance_critical
+    from ichtrain.report import _critical_lines
+    thr = np.array([0.6, 0.5, 0.5, 0.1, 0.5, 0.5])
+    labels = np.zeros((5, 6)); labels[3:, 0] = 1; labels[3, 1] = 1; labels[4, 4] = 1
+    scores = np.array([
+        [0.1, 0.0, 0.0, 0.05, 0.0, 0.0],   # quiet negative
+        [0.2, 0.0, 0.0, 0.30, 0.0, 0.0],   # negative: CRITICAL through intraventricular alone
+        [0.7, 0.0, 0.0, 0.30, 0.0, 0.0],   # negative: CRITICAL through 'any' (not counted as subtype-only)
+        [0.9, 0.8, 0.0, 0.00, 0.0, 0.0],   # positive, CRITICAL
+        [0.3, 0.0, 0.0, 0.00, 0.4, 0.0],   # positive, missed
+    ])
+    c = appliance_critical(labels, scores, thr)
+    assert c == {"negatives": 3, "negatives_critical": 2, "negatives_critical_by_any": 1,
+                 "negatives_critical_by_subtypes_only": {"intraventricular": 1},
+                 "positives": 2, "positives_critical": 1}
+    line = _critical_lines({"appliance_critical": c})[1]
+    assert "negatives 2 of 3 (1 through 'any', through subtypes only: intraventricular 1), positives 1 of 2" in line
+    assert _critical_lines({}) == []
