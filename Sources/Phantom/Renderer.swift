@@ -30,8 +30,9 @@ public struct PhantomSeries: Sendable {
 /// the slab they do not: a real thick slice cut tangentially through the skull (the vertex, the
 /// fossae of the skull base, the orbital roofs) shows a graded rim whose HU runs through blood's
 /// 50-100, a classic mimic of an extra-axial bleed, and three planes can only mix in thirds (brain
-/// and a third of bone: about 500 HU). So every pixel also samples the two outermost sub-slabs (the
-/// tissue along the normal is layered, so an edge anywhere in the slab shows in those five), and
+/// and a third of bone: about 500 HU). So every pixel also samples the two outermost sub-slabs (skull
+/// and scalp are layered along the normal, so a bone or air edge in the slab shows in those five;
+/// a structure thinner than a fifth of the slab, such as a small calcification, can hide between), and
 /// where the five differ by more than `refineAbove` HU the pixel takes all `planes`. (Before
 /// 2026-11-30 every pixel was 0.5 x centre + 0.25 x each of +-t/3, and air at the centre skipped the
 /// rest, which also cut the scalp off where the vertex is cut tangentially.)
