@@ -23,19 +23,14 @@ final class PartialVolumeTests: XCTestCase {
                 for j in stride(from: -40, through: 40, by: 2) {
                     let base = Vec3(Double(i), Double(j), zTop - dz)
                     var t: UInt8 = 0, m: UInt8 = 0
+                    func sample(_ along: Double) -> Double {
+                        PhantomRenderer.value(c, c.head.toHead(base + normal * along), centre: false, tissue: &t, mask: &m)
+                    }
                     let adaptive = PhantomRenderer.slabMean(c, base, normal, profile, tissue: &t, mask: &m)
                     // The reference: the slab mean on 105 planes.
-                    var reference = 0.0
-                    for k in 0..<105 {
-                        let along = (Double(k) + 0.5) / 105 * thickness - thickness / 2
-                        reference += PhantomRenderer.value(c, c.head.toHead(base + normal * along), centre: false, tissue: &t, mask: &m)
-                    }
-                    reference /= 105
-                    var thirds = 0.0
-                    for along in [0.0] + coarse {
-                        thirds += PhantomRenderer.value(c, c.head.toHead(base + normal * along), centre: false, tissue: &t, mask: &m) / 3
-                    }
-                    let centre = PhantomRenderer.value(c, c.head.toHead(base), centre: false, tissue: &t, mask: &m)
+                    let reference = (0..<105).map { sample((Double($0) + 0.5) / 105 * thickness - thickness / 2) }.reduce(0, +) / 105
+                    let centre = sample(0)
+                    let thirds = (centre + sample(coarse[0]) + sample(coarse[1])) / 3
                     guard abs(reference - centre) > 20 else { continue }   // partial volume matters here
                     rim += 1
                     worstAdaptive = max(worstAdaptive, abs(adaptive - reference))

@@ -35,11 +35,10 @@ def appliance_critical(series_labels: np.ndarray, series_scores: np.ndarray, thr
     hit = series_scores >= thresholds[None, :]
     critical = hit.any(axis=1)
     negative = series_labels[:, 0] == 0
-    subtype_only = negative & critical & ~hit[:, 0]
+    per_subtype = (negative & critical & ~hit[:, 0])[:, None] & hit[:, 1:]
     return {"negatives": int(negative.sum()), "negatives_critical": int((negative & critical).sum()),
             "negatives_critical_by_any": int((negative & hit[:, 0]).sum()),
-            "negatives_critical_by_subtypes_only": {s: int((subtype_only & hit[:, k]).sum())
-                                                    for k, s in enumerate(SUBTYPES) if k > 0 and (subtype_only & hit[:, k]).any()},
+            "negatives_critical_by_subtypes_only": {s: int(n) for s, n in zip(SUBTYPES[1:], per_subtype.sum(axis=0)) if n},
             "positives": int((~negative).sum()), "positives_critical": int((~negative & critical).sum())}
 
 

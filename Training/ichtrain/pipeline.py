@@ -238,6 +238,10 @@ def main(argv=None) -> int:
     log(f"data: {len(index)} series, {sum(len(s.slices) for s in index)} slices; "
         + ", ".join(f"{k} {len(v)} series/{sum(x.shape[0] for x in pix[k])} slices" for k, v in parts.items()))
 
+    # The int8 calibration set (step 5) is fixed here: its series stay float32 while the CNN trains.
+    calib = calibration_series(parts["train"], extra_train, a.calib_series)
+    calib_ids = {s.uid for s in calib}
+
     # 2. slice CNN, 3. PCA + sequence model
     t = time.time()
     def cnn_weights(path):
@@ -264,11 +268,10 @@ def main(argv=None) -> int:
                 log(f"slice CNN grown to {a.backbone}: the added blocks start as identities")
         # The CNN trains on float16 slices: the training split is converted in place, series by
         # series, so it never exists twice (float32 and float16) in memory; only the int8 calibration
-        # series (below) stay float32, so their activation ranges do not depend on this. From here on
+        # series (calib, above) stay float32, so their activation ranges do not depend on this. From here on
         # the CNN's outputs on training series (--seq-train all|data, val-half's PCA) see float16 input.
-        keep32 = {s.uid for s in calibration_series(parts["train"], extra_train, a.calib_series)}
         for i, s in enumerate(parts["train"]):
-            if s.uid not in keep32:
+            if s.uid not in calib_ids:
                 pix["train"][i] = pix["train"][i].astype(np.float16)
         net = train_slices(pix["train"], lab["train"], cfg, log, pix["val"], lab["val"], init=init)
     timings["train_slices"] = time.time() - t
@@ -330,8 +333,6 @@ def main(argv=None) -> int:
     float_path = os.path.join(a.work, "model-float32.onnx")
     model = export_onnx(det, float_path, pix["val"][0][:4])
     float_ops = ops_in(model)
-    calib = calibration_series(parts["train"], extra_train, a.calib_series)
-    calib_ids = {s.uid for s in calib}
     calib_pix = [x for s, x in zip(parts["train"], pix["train"]) if s.uid in calib_ids]
     int8_path = os.path.join(a.bundle, "model.onnx")
     float_convs, sensitivity = [], []
