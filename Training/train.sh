@@ -48,6 +48,7 @@ BACKBONE=${TRAIN_BACKBONE:-narrow2}   # ... to this backbone (stage 1 is narrow)
 LR=${TRAIN_LR:-2e-3}                   # stage 1 peak learning rate ...
 LR2=${TRAIN_LR2:-1e-3}                 # ... and the grown CNN's (it starts from a trained one)
 CALIB_SERIES=${TRAIN_CALIB_SERIES:-24}   # int8 activation ranges from this many training series ...
+CALIB_EXTRA=${TRAIN_CALIB_EXTRA_TRAIN:-0}  # ... plus this many real-anatomy training sub-series (0: procedural only, as 0.5.0)
 CALIB_METHOD=${TRAIN_CALIB_METHOD:-auto} # ... MinMax and Percentile both made, the closer to float32 on validation kept
 FLOAT_CONVS=${TRAIN_FLOAT_CONVS:-1}     # the CNN conv whose int8 costs most on validation stays float32
 VERSION=${TRAIN_VERSION:-0.5.0}
@@ -106,7 +107,7 @@ common=(--extra-train "real-train=$WORK/real-train" --extra-train-slices "$RTRAI
         --extra-test "real-anatomy=$WORK/real-anatomy" --extra-test-slices "$RTEST_SLICES" --real "$REAL"
         --slice-steps "$SLICE_STEPS" --slice-minutes "$SLICE_MINUTES" --batch-size "$BATCH" --seq-epochs "$SEQ_EPOCHS"
         --seq-head "$SEQ_HEAD" --seq-correction-l2 "$SEQ_L2" --seq-logit-noise "$SEQ_NOISE" --seq-dropout "$SEQ_DROPOUT"
-        --calib-series "$CALIB_SERIES" --calib-method "$CALIB_METHOD" --split 0.6,0.2,0.2)
+        --calib-series "$CALIB_SERIES" --calib-extra-train "$CALIB_EXTRA" --calib-method "$CALIB_METHOD" --split 0.6,0.2,0.2)
 if [ -z "$STAGE1_CNN" ]; then
   # stage 1: model 0.4.0's recipe (its bundle stays in WORK/stage1; only its CNN is carried on)
   .venv/bin/python -m ichtrain pipeline --data "$WORK/procedural" "${common[@]}" --backbone narrow --lr "$LR" \

@@ -12,11 +12,30 @@ import onnx
 from .metrics import operating_point
 
 
+def equal_length_chunks(series: list[np.ndarray]) -> list[np.ndarray]:
+    """The calibration batches: each series whole when all have the same slice count; else each cut
+    into chunks of the shortest one's length L (the last chunk of a series overlaps the one before,
+    so every slice is in one). ONNX Runtime's histogram calibrators (Percentile, Entropy) stack each
+    tensor over the batches and fail on batches of different lengths, e.g. 24-slice series with
+    7-slice real-anatomy sub-series (--calib-extra-train)."""
+    lengths = {x.shape[0] for x in series}
+    if len(lengths) <= 1:
+        return list(series)
+    n = min(lengths)
+    out = []
+    for x in series:
+        starts = list(range(0, x.shape[0] - n + 1, n))
+        if starts[-1] + n < x.shape[0]:
+            starts.append(x.shape[0] - n)
+        out += [x[a:a + n] for a in starts]
+    return out
+
+
 class _Reader:
     """CalibrationDataReader over a list of series inputs ([S,3,256,256] each)."""
 
     def __init__(self, series: list[np.ndarray]):
-        self._it = iter(series)
+        self._it = iter(equal_length_chunks(series))
 
     def get_next(self):
         x = next(self._it, None)

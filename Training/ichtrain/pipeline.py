@@ -64,6 +64,10 @@ def parse_args(argv):
     ap.add_argument("--lstm-hidden", type=int, default=64)
     ap.add_argument("--lstm-layers", type=int, default=2)
     ap.add_argument("--calib-series", type=int, default=24, help="training series used to calibrate int8 ranges")
+    ap.add_argument("--calib-extra-train", type=int, default=0, metavar="K",
+                    help="also calibrate on the first K --extra-train (sub-)series by split key, so that the int8 "
+                         "activation ranges cover real anatomy too when --extra-train is real-anatomy insertions "
+                         "(default 0: DATA series only)")
     ap.add_argument("--calib-method", default="MinMax", choices=["MinMax", "Percentile", "Entropy", "auto"],
                     help="how int8 activation ranges are taken from the calibration series (auto: MinMax and "
                          "Percentile both made, the one whose int8 validation log loss is closer to float32 kept)")
@@ -109,11 +113,13 @@ def parse_args(argv):
     return ap.parse_args(argv)
 
 
-def calibration_series(train: list, extra_train: list, n: int) -> list:
-    """The int8 calibration set: the first n DATA training series by split key (generator seed);
-    the --extra-train series are never part of it."""
+def calibration_series(train: list, extra_train: list, n: int, n_extra: int = 0) -> list:
+    """The int8 calibration set: the first n DATA training series by split key (generator seed), then
+    the first n_extra --extra-train (sub-)series by split key and UID (sub-series of one series share
+    its seed)."""
     extra_ids = {id(s) for s in extra_train}
-    return sorted((s for s in train if id(s) not in extra_ids), key=split_key)[:n]
+    data = sorted((s for s in train if id(s) not in extra_ids), key=split_key)[:n]
+    return data + sorted(extra_train, key=lambda s: (split_key(s), s.uid))[:n_extra]
 
 
 def write_reports(bundle_dir: str, results: dict) -> None:
@@ -239,8 +245,9 @@ def main(argv=None) -> int:
         + ", ".join(f"{k} {len(v)} series/{sum(x.shape[0] for x in pix[k])} slices" for k, v in parts.items()))
 
     # The int8 calibration set (step 5) is fixed here: its series stay float32 while the CNN trains.
-    calib = calibration_series(parts["train"], extra_train, a.calib_series)
+    calib = calibration_series(parts["train"], extra_train, a.calib_series, a.calib_extra_train)
     calib_ids = {s.uid for s in calib}
+    extra_ids = {id(s) for s in extra_train}
 
     # 2. slice CNN, 3. PCA + sequence model
     t = time.time()
@@ -277,7 +284,6 @@ def main(argv=None) -> int:
     timings["train_slices"] = time.time() - t
     slice_steps_taken = net.steps_taken
     t = time.time()
-    extra_ids = {id(s) for s in extra_train}
     if a.seq_train == "val-half":
         # out-of-fold: the CNN never trained on validation series (it only picked its checkpoint on
         # them). Half A trains the head; half B becomes "val" for everything that follows.
@@ -365,9 +371,13 @@ def main(argv=None) -> int:
         "purpose": f"int8 activation ranges ({a.calib_method}) for model.onnx",
         "provenance": a.provenance,
         "data": os.path.abspath(a.data),
-        "rule": f"the first {a.calib_series} training series by split key (generator seed, else SeriesInstanceUID)",
+        "rule": f"the first {a.calib_series} training series by split key (generator seed, else SeriesInstanceUID)"
+                + (f", then the first {a.calib_extra_train} --extra-train (sub-)series by split key and UID"
+                   if a.calib_extra_train else ""),
         "series": [{"split_key": split_key(s), "seed": s.meta.get("seed"), "series_uid": s.uid, "slices": len(s.slices),
-                    "files": [relpath(r.path, a.data) for r in s.slices]} for s in calib],
+                    "source": "extra-train" if id(s) in extra_ids else "data",  # extra-train: absolute paths
+                    "files": [os.path.abspath(r.path) if id(s) in extra_ids else relpath(r.path, a.data)
+                              for r in s.slices]} for s in calib],
     }
     h = hashlib.sha256(json.dumps([c["split_key"] for c in calib_record["series"]]).encode())
     for x in calib_pix:  # the model input itself: identical when the generator remakes the same seeds

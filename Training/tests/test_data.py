@@ -95,3 +95,15 @@ def test_load_many_in_processes_equals_one_by_one(tmp_path):
     index = load_index(str(tmp_path), csv)
     for a, b in zip(load_many(index, 2), [load_series_pixels(s) for s in index]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_calibration_series_takes_data_first_then_extra_train_only_when_asked():
+    from ichtrain.pipeline import calibration_series
+    data = [Series(uid=f"d{i}", slices=[], meta={"seed": str(i)}) for i in (5, 3, 9)]
+    extra = [Series(uid=f"r7#slices{a}", slices=[], meta={"seed": "7"}) for a in ("14-20", "0-6")]
+    extra.append(Series(uid="r1#slices0-6", slices=[], meta={"seed": "1"}))
+    train = data + extra
+    assert [s.uid for s in calibration_series(train, extra, 2)] == ["d3", "d5"]
+    # an extra-train sub-series never counts as DATA, whatever its seed sorts like
+    assert [s.uid for s in calibration_series(train, extra, 10)] == ["d3", "d5", "d9"]
+    assert [s.uid for s in calibration_series(train, extra, 2, 2)] == ["d3", "d5", "r1#slices0-6", "r7#slices0-6"]

@@ -125,9 +125,19 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
     assert r.returncode != 0 and "--seq-data same shares series with DATA" in r.stderr, r.stderr[-2000:]
     r = subprocess.run(base5, cwd=TRAINING, capture_output=True, text=True)
     assert r.returncode != 0 and "--seq-train seq-data and --seq-data go together" in r.stderr, r.stderr[-2000:]
-    r = subprocess.run(base5 + ["--seq-data", f"own={seqd}"], cwd=TRAINING, capture_output=True, text=True)
+    # ... with real-anatomy-like --extra-train sub-series (3 slices) in the int8 calibration set too
+    # (--calib-extra-train): series of different lengths, which ORT's Percentile calibrator cannot stack
+    more = str(tmp_path / "more")
+    _make_data(more, seed=7000, count=3)
+    r = subprocess.run(base5 + ["--seq-data", f"own={seqd}", "--extra-train", f"more={more}", "--extra-train-slices",
+                                "0-2", "--calib-extra-train", "2", "--calib-method", "auto"],
+                       cwd=TRAINING, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert verify(str(bundle5)) == []
+    cs5 = json.loads((tmp_path / "calib5" / "calibration-set.json").read_text())
+    assert [(c["source"], c["slices"]) for c in cs5["series"]][2:] == [("extra-train", 3), ("extra-train", 3)]
+    assert [c["source"] for c in cs5["series"]][:2] == ["data", "data"] and "--extra-train" in cs5["rule"]
+    assert all(os.path.isfile(f) for f in cs5["series"][2]["files"])
     ev5 = json.loads((bundle5 / "evaluation.json").read_text())
     assert ev5["train_config"]["seq_train"] == "seq-data" and len(ev5["train_config"]["seq_data"]["series"]) == 6
     assert not set(ev5["train_config"]["seq_data"]["series"]) & set(sum(ev5["splits"].values(), []))

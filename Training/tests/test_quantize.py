@@ -3,7 +3,7 @@ import numpy as np
 import onnx
 import torch
 
-from ichtrain.calibrate import choose_thresholds, float_tail_nodes, quantize
+from ichtrain.calibrate import choose_thresholds, equal_length_chunks, float_tail_nodes, quantize
 from ichtrain.export import OnnxRunner, check_ops, export_onnx, run_onnx
 from ichtrain.model import Detector, SequenceHead, SliceNet
 from ichtrain.train import fit_pca
@@ -44,6 +44,27 @@ def test_quantize_cnn_int8_lstm_float(tmp_path):
         ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     assert OnnxRunner(qp, optimized=True).sess.get_session_options().graph_optimization_level != \
         ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+
+
+def test_calibration_batches_of_mixed_lengths_are_cut_to_equal_chunks(tmp_path):
+    a, b = np.arange(24)[:, None].astype(np.float32), np.arange(100, 107)[:, None].astype(np.float32)
+    assert [x.shape[0] for x in equal_length_chunks([a, a])] == [24, 24]  # equal lengths: as they are
+    chunks = equal_length_chunks([a, b])
+    assert {x.shape[0] for x in chunks} == {7}
+    assert [x[0, 0] for x in chunks] == [0, 7, 14, 17, 100]  # the last chunk of a overlaps; b whole
+    assert set(np.concatenate(chunks)[:, 0]) == set(a[:, 0]) | set(b[:, 0])  # every slice kept
+    # Percentile (a histogram calibrator) on series of 4 and 2 slices: failed before the chunking
+    torch.manual_seed(0)
+    net = SliceNet("small").eval()
+    seq = SequenceHead(256)
+    seq.set_pca(*map(torch.from_numpy, fit_pca(np.random.default_rng(0).normal(size=(200, 256)).astype(np.float32), 120)))
+    det = Detector(net, seq.eval()).eval()
+    rng = np.random.default_rng(2)
+    calib = [rng.random((n, 3, 256, 256), dtype=np.float32) for n in (4, 2)]
+    fp, qp = str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx")
+    export_onnx(det, fp, calib[0])
+    quantize(fp, qp, calib, "Percentile")
+    assert np.abs(run_onnx(fp, calib[0])[1] - run_onnx(qp, calib[0])[1]).max() < 0.5
 
 
 def test_choose_thresholds_per_subtype():
