@@ -9,13 +9,17 @@ from ichtrain.model import Detector, SequenceHead, SliceNet
 from ichtrain.train import fit_pca
 
 
-def test_quantize_cnn_int8_lstm_float(tmp_path):
+def _tiny_detector(backbone="small", width=256):
+    """A small untrained detector (fixed seeds) with a PCA fitted on random embeddings."""
     torch.manual_seed(0)
-    net = SliceNet("small").eval()
-    emb = np.random.default_rng(0).normal(size=(200, 256)).astype(np.float32)
-    seq = SequenceHead(256)
-    seq.set_pca(*map(torch.from_numpy, fit_pca(emb, 120)))
-    det = Detector(net, seq.eval()).eval()
+    net = SliceNet(backbone).eval()
+    seq = SequenceHead(width)
+    seq.set_pca(*map(torch.from_numpy, fit_pca(np.random.default_rng(0).normal(size=(200, width)).astype(np.float32), 120)))
+    return Detector(net, seq.eval()).eval()
+
+
+def test_quantize_cnn_int8_lstm_float(tmp_path):
+    det = _tiny_detector()
     rng = np.random.default_rng(1)
     calib = [rng.random((3, 3, 256, 256), dtype=np.float32) for _ in range(3)]
     fp, qp = str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx")
@@ -54,11 +58,7 @@ def test_calibration_batches_of_mixed_lengths_are_cut_to_equal_chunks(tmp_path):
     assert [x[0, 0] for x in chunks] == [0, 7, 14, 17, 100]  # the last chunk of a overlaps; b whole
     assert set(np.concatenate(chunks)[:, 0]) == set(a[:, 0]) | set(b[:, 0])  # every slice kept
     # Percentile (a histogram calibrator) on series of 4 and 2 slices: failed before the chunking
-    torch.manual_seed(0)
-    net = SliceNet("small").eval()
-    seq = SequenceHead(256)
-    seq.set_pca(*map(torch.from_numpy, fit_pca(np.random.default_rng(0).normal(size=(200, 256)).astype(np.float32), 120)))
-    det = Detector(net, seq.eval()).eval()
+    det = _tiny_detector()
     rng = np.random.default_rng(2)
     calib = [rng.random((n, 3, 256, 256), dtype=np.float32) for n in (4, 2)]
     fp, qp = str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx")
@@ -81,11 +81,7 @@ def test_mixed_precision_leaves_the_named_conv_float_and_sensitivity_ranks_every
     """--float-convs: the named Conv keeps float32 weights (no DequantizeLinear feeding it), every
     other Conv stays int8; conv_sensitivity measures all-int8 first, then each Conv left float."""
     from ichtrain.calibrate import conv_sensitivity
-    torch.manual_seed(0)
-    net = SliceNet("narrow").eval()
-    seq = SequenceHead(128)
-    seq.set_pca(*map(torch.from_numpy, fit_pca(np.random.default_rng(0).normal(size=(200, 128)).astype(np.float32), 120)))
-    det = Detector(net, seq.eval()).eval()
+    det = _tiny_detector("narrow", 128)
     rng = np.random.default_rng(1)
     calib = [rng.random((2, 3, 256, 256), dtype=np.float32) for _ in range(2)]
     fp, qp = str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx")
