@@ -17,7 +17,8 @@ def equal_length_chunks(series: list[np.ndarray]) -> list[np.ndarray]:
     into chunks of the shortest one's length L (the last chunk of a series overlaps the one before,
     so every slice is in one). ONNX Runtime's histogram calibrators (Percentile, Entropy) stack each
     tensor over the batches and fail on batches of different lengths, e.g. 24-slice series with
-    7-slice real-anatomy sub-series (--calib-extra-train)."""
+    7-slice real-anatomy sub-series (--calib-extra-train). The quantized part (the CNN) works slice by
+    slice, so the chunking changes no slice's activations; only the float32 LSTM sees shorter series."""
     lengths = {x.shape[0] for x in series}
     if len(lengths) <= 1:
         return list(series)
