@@ -40,6 +40,16 @@ def parse_args(argv):
                     help="only these ordered slice indices of --extra-train series, e.g. 0-6,14-20 (each range a sub-series)")
     ap.add_argument("--extra-test-slices", default="", metavar="RANGES",
                     help="only these ordered slice indices of --extra-test series (must be disjoint from --extra-train-slices)")
+    ap.add_argument("--extra-val", action="append", default=[], metavar="NAME=DIR",
+                    help="labelled series (RSNA format: DIR/labels.csv) measured at every slice-training validation "
+                         "check, never trained on (e.g. bleeds inserted into real slices training never sees); they "
+                         "must share no generator seed with DATA or the extra sets; repeatable")
+    ap.add_argument("--extra-val-slices", default="", metavar="RANGES",
+                    help="only these ordered slice indices of --extra-val series (must be disjoint from --extra-train-slices)")
+    ap.add_argument("--val-rule", default="data", choices=["data", "extra-no-worse"],
+                    help="which slice-training checkpoint is kept: the lowest validation loss (data), or the lowest among "
+                         "those whose --extra-val loss is no higher than the starting weights' (extra-no-worse; needs "
+                         "--extra-val and --slice-init)")
     ap.add_argument("--split", default="0.6,0.2,0.2", help="train,val,test fractions of DATA's series (by UID hash)")
     ap.add_argument("--real", help="folder of real exams without labels (their per-slice probabilities are reported)")
     ap.add_argument("--provenance", default="", help="how DATA was made (recorded in the report and calibration set)")
@@ -137,6 +147,8 @@ def add_test(argv=None) -> int:
     ap.add_argument("--bundle", default="Models/default")
     ap.add_argument("--work", default="build/train/run")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--slices", default="", metavar="RANGES",
+                    help="only these ordered slice indices of the sets' series, e.g. 21-27 (each range a sub-series)")
     ap.add_argument("sets", nargs="+", metavar="NAME=DIR")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -149,7 +161,7 @@ def add_test(argv=None) -> int:
     for spec in a.sets:
         name, _, folder = spec.partition("=")
         e = evaluate_set(folder, os.path.join(a.work, "model-float32.onnx"), os.path.join(a.bundle, "model.onnx"),
-                         thr, a.threads)
+                         thr, a.threads, parse_slice_ranges(a.slices))
         results["evaluation"].setdefault("extra_tests", {})[name] = e
         results.setdefault("added_tests", []).append("python -m ichtrain add-test " + " ".join(map(shlex.quote, argv or sys.argv[2:])))
         print(f"{name}: {len(e['series'])} series, int8 slice weighted log loss {e['int8']['slice']['weighted_log_loss']:.4f}")
@@ -187,7 +199,7 @@ def main(argv=None) -> int:
                       lstm_hidden=a.lstm_hidden, lstm_layers=a.lstm_layers, seq_epochs=a.seq_epochs,
                       seq_residual=a.seq_head == "residual", seq_logit_noise=a.seq_logit_noise,
                       seq_dropout=a.seq_dropout, seq_correction_l2=a.seq_correction_l2,
-                      seed=a.seed, threads=a.threads)
+                      seed=a.seed, threads=a.threads, val_rule=a.val_rule)
 
     # 1. data
     t = time.time()
@@ -238,7 +250,28 @@ def main(argv=None) -> int:
                 raise SystemExit(f"error: --seq-data {name} shares series with DATA or the extra sets: {sorted(shared)[:3]}")
             seq_series += sub
             log(f"sequence-head set {name}: {len(sub)} series from {folder} (the CNN never trains on them)")
+    extra_val = []
+    if a.extra_val:
+        val_ranges = parse_slice_ranges(a.extra_val_slices)
+        if train_ranges and not ranges_disjoint(train_ranges, val_ranges):
+            raise SystemExit("error: --extra-val-slices must be disjoint from --extra-train-slices")
+        taken = {split_key(s) for s in index + extra_train + seq_series}
+        for spec in a.extra_test:
+            name, _, folder = spec.partition("=")
+            taken |= extra_test_keys.get(name) or {split_key(s) for s in load_index(folder, os.path.join(folder, "labels.csv"))}
+        for spec in a.extra_val:
+            name, _, folder = spec.partition("=")
+            sub = restrict_to_ranges(load_index(folder, os.path.join(folder, "labels.csv")), val_ranges)
+            shared = taken & {split_key(s) for s in sub}
+            if shared:
+                raise SystemExit(f"error: --extra-val {name} shares series with DATA or the other sets: {sorted(shared)[:3]}")
+            extra_val += sub
+            log(f"extra validation set {name}: {len(sub)} (sub-)series from {folder} (measured, never trained on)")
+    if a.val_rule == "extra-no-worse" and not (extra_val and a.slice_init):
+        raise SystemExit("error: --val-rule extra-no-worse needs --extra-val and --slice-init (it compares each "
+                         "checkpoint with the starting weights)")
     pix = {k: load_many(v, a.load_workers) for k, v in parts.items()}
+    pix_extra_val = load_many(extra_val, a.load_workers) if extra_val else []
     lab = {k: [s.labels for s in v] for k, v in parts.items()}
     timings["load"] = time.time() - t
     log(f"data: {len(index)} series, {sum(len(s.slices) for s in index)} slices; "
@@ -280,7 +313,9 @@ def main(argv=None) -> int:
         for i, s in enumerate(parts["train"]):
             if s.uid not in calib_ids:
                 pix["train"][i] = pix["train"][i].astype(np.float16)
-        net = train_slices(pix["train"], lab["train"], cfg, log, pix["val"], lab["val"], init=init)
+        net = train_slices(pix["train"], lab["train"], cfg, log, pix["val"], lab["val"], init=init,
+                           extra_val_pixels=pix_extra_val, extra_val_labels=[s.labels for s in extra_val])
+        del pix_extra_val
     timings["train_slices"] = time.time() - t
     slice_steps_taken = net.steps_taken
     t = time.time()
@@ -451,6 +486,8 @@ def main(argv=None) -> int:
                "extra_train": {"sets": a.extra_train, "slices": a.extra_train_slices, "series": len(extra_train),
                                "slices_total": sum(len(s.slices) for s in extra_train)},
                "extra_test_slices": a.extra_test_slices,
+               "extra_val": {"sets": a.extra_val, "slices": a.extra_val_slices, "series": len(extra_val),
+                             "slices_total": sum(len(s.slices) for s in extra_val)},
                "train_config": {**vars(cfg), "slice_steps_taken": slice_steps_taken,
                                                  "slice_step_kept": net.kept_step, "slice_validation": net.val_history,
                                 "slice_net_from": a.slice_net, "slice_init_from": a.slice_init, "seq_train": a.seq_train, "seq_views": a.seq_views,

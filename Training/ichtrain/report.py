@@ -38,6 +38,26 @@ def _extra_train_lines(r: dict) -> list[str]:
             f"ordered slices {r.get('extra_test_slices') or 'all'} and other generator seeds."]
 
 
+def _checkpoint_lines(r: dict) -> list[str]:
+    """The slice CNN's validation checks and which one was kept (with an --extra-val set: both losses)."""
+    tc = r.get("train_config") or {}
+    hist = tc.get("slice_validation") or []
+    if not hist:
+        return []
+    xv = r.get("extra_val") or {}
+    extra = "extra_val_weighted_log_loss" in hist[0]
+    out = ["", f"Slice CNN checkpoints (rule `{tc.get('val_rule', 'data')}`; kept: after {tc.get('slice_step_kept')} "
+           "steps). Validation slice weighted log loss"
+           + (f"; extra validation: {', '.join(xv.get('sets') or [])} ({xv.get('series')} sub-series, ordered slices "
+              f"{xv.get('slices') or 'all'}), never trained on" if extra else "") + ":",
+           "", "| step | minutes | validation |" + (" extra validation |" if extra else ""),
+           "|---|---|---|" + ("---|" if extra else "")]
+    for h in hist:
+        out.append(f"| {h['step']}{' (kept)' if h['step'] == tc.get('slice_step_kept') else ''} | {h['seconds'] / 60:.1f} | "
+                   f"{h['val_weighted_log_loss']:.4f} |" + (f" {h['extra_val_weighted_log_loss']:.4f} |" if extra else ""))
+    return out
+
+
 def _calibration_lines(ev: dict, r: dict) -> list[str]:
     """Temperature scaling and the int8 calibration choice, when the run made them."""
     out = []
@@ -128,7 +148,7 @@ def render(r: dict) -> str:
     out += ["", f"int8 against float32: slice weighted log loss {_f(cmp['slice_log_loss_float32'])} -> "
             f"{_f(cmp['slice_log_loss_int8'])} (relative change {_f(None if cmp['relative_change'] is None else 100 * cmp['relative_change'], 2)} %); "
             f"same series decision (any) on {cmp['series_same_decision']}/{cmp['series_total']} series.",
-            *_critical_lines(ev["int8"]), *_calibration_lines(ev, r), "", "Goals (issue 4): weighted log loss < 0.05, AUC(any) >= 0.98, int8 within 2 % relative "
+            *_critical_lines(ev["int8"]), *_checkpoint_lines(r), *_calibration_lines(ev, r), "", "Goals (issue 4): weighted log loss < 0.05, AUC(any) >= 0.98, int8 within 2 % relative "
             "and the same decision on >= 99 % of series.", ""]
     for k in ("float32", "int8"):
         for level in ("slice", "series"):

@@ -39,6 +39,8 @@ class TrainConfig:
     threads: int = 2
     log_every: int = 50
     val_checks: int = 8         # validation checks during slice training (0: none; the last weights are kept)
+    val_rule: str = "data"      # which checkpoint is kept: "data" (lowest validation loss) or "extra-no-worse"
+                                # (lowest validation loss among those no worse than the start on the extra validation)
 
 
 def weighted_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -96,6 +98,30 @@ def one_cycle_lr(max_lr: float, progress: float, warmup: float = 0.15) -> float:
     return max_lr * (1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup)))))
 
 
+def choose_checkpoint(history: list[dict], rule: str) -> int:
+    """Index into history of the checkpoint to keep. Each entry has "val_weighted_log_loss" (DATA's
+    validation split) and, with an extra validation set, "extra_val_weighted_log_loss".
+
+    "data": the lowest DATA validation loss (ties: the earliest).
+    "extra-no-worse": the lowest DATA validation loss among the checkpoints whose extra validation
+    loss is no higher than the first entry's (the starting weights, measured before any step). Made
+    for fine-tuning on synthetic data while guarding a small real-anatomy set: procedural validation
+    keeps improving while the real-anatomy loss, after a first improvement, grows (docs/model.md,
+    "Candidates 0.6.0"); this keeps the most-trained weights that have not lost ground on real anatomy."""
+    if not history:
+        raise ValueError("no validation checks were made")
+    if rule == "data":
+        ok = range(len(history))
+    elif rule == "extra-no-worse":
+        if "extra_val_weighted_log_loss" not in history[0]:
+            raise ValueError("val rule extra-no-worse needs an extra validation set")
+        start = history[0]["extra_val_weighted_log_loss"]
+        ok = [i for i, h in enumerate(history) if h["extra_val_weighted_log_loss"] <= start]
+    else:
+        raise ValueError(f"unknown val rule {rule!r} (data, extra-no-worse)")
+    return min(ok, key=lambda i: (history[i]["val_weighted_log_loss"], i))
+
+
 @torch.no_grad()
 def _val_loss(net: SliceNet, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> float:
     """Slice weighted log loss (the RSNA metric) on held-in validation slices, eval mode."""
@@ -110,7 +136,8 @@ def _val_loss(net: SliceNet, x: torch.Tensor, y: torch.Tensor, batch: int = 64) 
 
 def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainConfig, log=print,
                  val_pixels: list[np.ndarray] | None = None, val_labels: list[np.ndarray] | None = None,
-                 init: dict | None = None) -> SliceNet:
+                 init: dict | None = None, extra_val_pixels: list[np.ndarray] | None = None,
+                 extra_val_labels: list[np.ndarray] | None = None) -> SliceNet:
     """pixels: per series [S,3,256,256] (float16 or float32); labels: per series [S,6].
 
     The length is --slice-steps, or --slice-epochs, or (slice_minutes > 0) a wall-clock budget: then
@@ -123,6 +150,10 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
 
     init: a SliceNet state dict to start from (fine-tuning an earlier run's CNN on more data); the
     starting weights are measured on validation first, so they are kept if training never beats them.
+
+    extra_val_*: a second validation set (e.g. bleeds inserted into real slices the CNN never trains
+    on), measured at every check and recorded; with cfg.val_rule "extra-no-worse" it restricts which
+    checkpoint may be kept (choose_checkpoint). It is never trained on either.
 
     The slices live in one float16 tensor (no per-step stacking of numpy arrays) and the network
     runs channels-last (about 25 % faster per step on x86 CPUs); neither changes the model."""
@@ -137,6 +168,13 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
     if have_val:
         Xv = torch.from_numpy(np.concatenate([np.asarray(p, dtype=np.float16) for p in val_pixels]))
         Yv = torch.from_numpy(np.concatenate(val_labels).astype(np.float32))
+    have_extra = have_val and extra_val_pixels is not None and len(extra_val_pixels) > 0
+    if have_extra:
+        Xe = torch.from_numpy(np.concatenate([np.asarray(p, dtype=np.float16) for p in extra_val_pixels]))
+        Ye = torch.from_numpy(np.concatenate(extra_val_labels).astype(np.float32))
+    if cfg.val_rule == "extra-no-worse" and not (have_extra and init is not None):
+        raise ValueError("val rule extra-no-worse needs validation slices, an extra validation set and starting "
+                         "weights (init): it compares each checkpoint with the start")
     n = X.shape[0]
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     timed = cfg.slice_minutes > 0
@@ -146,20 +184,25 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = None if timed else torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1),
                                                                    pct_start=0.15)
-    best = (float("inf"), None, 0)
-    history = []
+    history, states = [], []
     next_check = 1
 
     def progress():
         return (time.time() - t0) / budget if timed else step / max(total, 1)
 
     def check():
-        nonlocal best
         v = _val_loss(net, Xv, Yv)
-        history.append({"step": step, "seconds": round(time.time() - t0, 1), "val_weighted_log_loss": v})
-        log(f"validation after {step} steps: slice weighted log loss {v:.4f}")
-        if v < best[0]:
-            best = (v, copy.deepcopy(net.state_dict()), step)
+        entry = {"step": step, "seconds": round(time.time() - t0, 1), "val_weighted_log_loss": v}
+        msg = f"validation after {step} steps: slice weighted log loss {v:.4f}"
+        if have_extra:
+            entry["extra_val_weighted_log_loss"] = ve = _val_loss(net, Xe, Ye)
+            msg += f", extra validation {ve:.4f}"
+        history.append(entry)
+        states.append(copy.deepcopy(net.state_dict()))
+        if cfg.val_rule == "data":  # only the best can still be kept: free the others (ResNeXt-101: 350 MB each)
+            k = choose_checkpoint(history, "data")
+            states[:] = [w if i == k else None for i, w in enumerate(states)]
+        log(msg)
 
     step, t0 = 0, time.time()
     if init is not None and have_val:
@@ -201,10 +244,14 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
     if have_val:
         if not history or history[-1]["step"] != step:
             check()
-        net.load_state_dict(best[1])
-        log(f"kept the weights after {best[2]} steps (validation slice weighted log loss {best[0]:.4f})")
+        k = choose_checkpoint(history, cfg.val_rule)
+        net.load_state_dict(states[k])
+        kept = history[k]
+        log(f"kept the weights after {kept['step']} steps (rule {cfg.val_rule}: validation slice weighted log loss "
+            f"{kept['val_weighted_log_loss']:.4f}"
+            + (f", extra validation {kept['extra_val_weighted_log_loss']:.4f}" if have_extra else "") + ")")
     net.steps_taken = step
-    net.kept_step = best[2] if have_val else step
+    net.kept_step = history[k]["step"] if have_val else step
     net.val_history = history
     return net.to(memory_format=torch.contiguous_format).eval()
 

@@ -66,6 +66,11 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
     ev2 = json.loads((bundle / "evaluation.json").read_text())
     assert "again" in ev2["evaluation"]["extra_tests"] and verify(str(bundle)) == []
     assert "'again'" in (bundle / "EVALUATION.md").read_text()
+    r = subprocess.run([sys.executable, "-m", "ichtrain", "add-test", "--bundle", str(bundle), "--work", str(work),
+                        "--slices", "1-2", f"again12={data}"], cwd=TRAINING, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    e12 = json.loads((bundle / "evaluation.json").read_text())["evaluation"]["extra_tests"]["again12"]
+    assert e12["slice_ranges"] == [[1, 2]] and e12["int8"]["slice"]["n"] == 2 * len(e12["series"])
     # a tampered file no longer verifies
     with open(bundle / "selftest_probs.npy", "ab") as f:
         f.write(b"x")
@@ -129,11 +134,26 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
     # (--calib-extra-train): series of different lengths, which ORT's Percentile calibrator cannot stack
     more = str(tmp_path / "more")
     _make_data(more, seed=7000, count=3)
-    r = subprocess.run(base5 + ["--seq-data", f"own={seqd}", "--extra-train", f"more={more}", "--extra-train-slices",
-                                "0-2", "--calib-extra-train", "2", "--calib-method", "auto"],
+    # ... and its checkpoint kept by --val-rule extra-no-worse on an --extra-val set (other seeds, other
+    # slices than --extra-train's); a validation set sharing series with DATA is refused
+    base5 += ["--seq-data", f"own={seqd}", "--extra-train", f"more={more}", "--extra-train-slices", "0-2"]
+    r = subprocess.run(base5 + ["--extra-val", f"same={data}", "--extra-val-slices", "3-5", "--val-rule", "extra-no-worse"],
+                       cwd=TRAINING, capture_output=True, text=True)
+    assert r.returncode != 0 and "--extra-val same shares series with DATA" in r.stderr, r.stderr[-2000:]
+    xval = str(tmp_path / "xval")
+    _make_data(xval, seed=7100, count=2)
+    r = subprocess.run(base5 + ["--calib-extra-train", "2", "--calib-method", "auto", "--extra-val", f"xv={xval}",
+                                "--extra-val-slices", "3-5", "--val-rule", "extra-no-worse"],
                        cwd=TRAINING, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert verify(str(bundle5)) == []
+    ev5 = json.loads((bundle5 / "evaluation.json").read_text())
+    hist = ev5["train_config"]["slice_validation"]
+    assert ev5["train_config"]["val_rule"] == "extra-no-worse" and ev5["extra_val"]["series"] == 2
+    assert hist[0]["step"] == 0 and all("extra_val_weighted_log_loss" in h for h in hist)
+    kept = next(h for h in hist if h["step"] == ev5["train_config"]["slice_step_kept"])
+    assert kept["extra_val_weighted_log_loss"] <= hist[0]["extra_val_weighted_log_loss"]
+    assert "Slice CNN checkpoints (rule `extra-no-worse`" in (bundle5 / "EVALUATION.md").read_text()
     cs5 = json.loads((tmp_path / "calib5" / "calibration-set.json").read_text())
     assert [(c["source"], c["slices"]) for c in cs5["series"]][2:] == [("extra-train", 3), ("extra-train", 3)]
     assert [c["source"] for c in cs5["series"]][:2] == ["data", "data"] and "--extra-train" in cs5["rule"]
