@@ -444,6 +444,11 @@ def main(argv=None) -> int:
         log(f"extra test {name}: {len(extra[name]['series'])} series, int8 slice weighted log loss "
             f"{extra[name]['int8']['slice']['weighted_log_loss']:.4f}")
     ev["extra_tests"] = extra
+    from .cam import cam_localisation, slice_head_weights
+    ev["cam"] = cam_localisation(int8_path, slice_head_weights(onnx.load(float_path)), parts["test"], pix["test"], thr, a.threads)
+    if ev["cam"]["key_slices_with_bleed"]:
+        log(f"Grad-CAM peak cell on the bleed mask: {ev['cam']['peak_cell_on_mask']} of "
+            f"{ev['cam']['key_slices_with_bleed']} key slices with a bleed (test, int8)")
     timings["calibrate_evaluate"] = time.time() - t
 
     # 8. real exams (no labels: real negatives, every slice's "any" probability reported)

@@ -38,6 +38,21 @@ def _extra_train_lines(r: dict) -> list[str]:
             f"ordered slices {r.get('extra_test_slices') or 'all'} and other generator seeds."]
 
 
+def _cam_lines(ev: dict) -> list[str]:
+    """The toolkit's Grad-CAM localisation check on the test split (ichtrain.cam; reports since 0.6.0)."""
+    c = ev.get("cam") or {}
+    if not c.get("key_slices_with_bleed"):
+        return []
+    n, k = c["key_slices_with_bleed"], c["peak_cell_on_mask"]
+    per = ", ".join(f"{s} {d['peak_cell_on_mask']}/{d['key_slices_with_bleed']}"
+                    for s, d in c["by_subtype"].items() if d["key_slices_with_bleed"])
+    return ["", f"Grad-CAM (int8, the appliance's key slices at the operating thresholds): on {k} of {n} key slices "
+            f"with a bleed ({100 * k / n:.0f} %) in {c['positive_series']} positive test series, the peak's cell of "
+            f"the {'x'.join(map(str, c['grid']))} feature grid lies on the generator's bleed mask (a random cell inside "
+            f"the head: {100 * c['random_head_cell_on_mask']:.0f} %); by subtype present "
+            f"on the slice: {per}. `make model-check` is the release check (its 5 positive series decide it)."]
+
+
 def _checkpoint_lines(r: dict) -> list[str]:
     """The slice CNN's validation checks and which one was kept (with an --extra-val set: both losses)."""
     tc = r.get("train_config") or {}
@@ -148,7 +163,7 @@ def render(r: dict) -> str:
     out += ["", f"int8 against float32: slice weighted log loss {_f(cmp['slice_log_loss_float32'])} -> "
             f"{_f(cmp['slice_log_loss_int8'])} (relative change {_f(None if cmp['relative_change'] is None else 100 * cmp['relative_change'], 2)} %); "
             f"same series decision (any) on {cmp['series_same_decision']}/{cmp['series_total']} series.",
-            *_critical_lines(ev["int8"]), *_checkpoint_lines(r), *_calibration_lines(ev, r), "", "Goals (issue 4): weighted log loss < 0.05, AUC(any) >= 0.98, int8 within 2 % relative "
+            *_critical_lines(ev["int8"]), *_cam_lines(ev), *_checkpoint_lines(r), *_calibration_lines(ev, r), "", "Goals (issue 4): weighted log loss < 0.05, AUC(any) >= 0.98, int8 within 2 % relative "
             "and the same decision on >= 99 % of series.", ""]
     for k in ("float32", "int8"):
         for level in ("slice", "series"):

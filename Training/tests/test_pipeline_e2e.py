@@ -57,6 +57,10 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
     assert len(ev["real_exams"]) == 2 and all(len(e["any_int8"]) == 28 for e in ev["real_exams"])
     report = (bundle / "EVALUATION.md").read_text()
     assert "SYNTHETIC" in report and "weighted log loss" in report
+    cam = ev["evaluation"]["cam"]  # the Grad-CAM check needs the generator's masks (not the pydicom fixture's)
+    assert cam["key_slices_with_bleed"] >= cam["peak_cell_on_mask"] >= 0
+    if source == "ichtriage phantom":
+        assert cam["positive_series"] > 0 and cam["grid"] and cam["key_slices"] >= cam["key_slices_with_bleed"]
     cs = json.loads((calib / "calibration-set.json").read_text())
     assert len(cs["series"]) == 2 and cs["calibration_id"] == m["calibration_id"]
     # more held-out sets can be added to an existing bundle (re-hashed, still verifying)
