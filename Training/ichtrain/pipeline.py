@@ -271,7 +271,7 @@ def main(argv=None) -> int:
         raise SystemExit("error: --val-rule extra-no-worse needs --extra-val and --slice-init (it compares each "
                          "checkpoint with the starting weights)")
     pix = {k: load_many(v, a.load_workers) for k, v in parts.items()}
-    pix_extra_val = load_many(extra_val, a.load_workers) if extra_val else []
+    pix_extra_val = load_many(extra_val, a.load_workers) if extra_val and not a.slice_net else []  # CNN training only
     lab = {k: [s.labels for s in v] for k, v in parts.items()}
     timings["load"] = time.time() - t
     log(f"data: {len(index)} series, {sum(len(s.slices) for s in index)} slices; "
