@@ -26,13 +26,24 @@ final class GeneratedSeriesTests: XCTestCase {
         let pipeline = TriagePipeline(modelFolder: model)
         XCTAssertNil(pipeline.bundleProblem)
         let root = try S.tempDir("generated")
-        var cases: [(name: String, subtypes: [Subtype], mimics: Bool)] = Subtype.allCases.map { ($0.rawValue, [$0], false) }
-        cases += [("negative", [], false), ("negative-mimics", [], true), ("negative-mimics-2", [], true)]
+        // The first 8 cases (seeds 91000-91007) were the whole check until 2026-11-30; 5 positive series
+        // could not separate models whose localisation differs on 56 (docs/model.md, "Candidate i1"), so
+        // two more seeds per subtype and two more negatives follow them.
+        var cases: [(name: String, seed: UInt64, subtypes: [Subtype], mimics: Bool)] =
+            Subtype.allCases.enumerated().map { ($1.rawValue, 91_000 + UInt64($0), [$1], false) }
+        cases += [("negative", 91_005, [], false), ("negative-mimics", 91_006, [], true), ("negative-mimics-2", 91_007, [], true)]
+        for round in 0..<2 {
+            cases += Subtype.allCases.enumerated().map {
+                ("\($1.rawValue)-\(round + 2)", 91_100 + UInt64(round * Subtype.allCases.count + $0), [$1], false)
+            }
+        }
+        cases += [("negative-2", 91_110, [], false), ("negative-mimics-3", 91_111, [], true)]
         var correct = 0
         var cam: [CAMScore] = []
         var lines: [String] = []
+        var correctFirst8 = 0, camFirst8: [CAMScore] = []  // the check as it was, for comparison with earlier runs
         for (n, c) in cases.enumerated() {
-            var config = PhantomConfig(seed: 91_000 + UInt64(n))
+            var config = PhantomConfig(seed: c.seed)
             config.subtypes = c.subtypes
             config.sliceCount = 28
             config.sliceThickness = 5
@@ -48,7 +59,7 @@ final class GeneratedSeriesTests: XCTestCase {
             let a = pipeline.analyze(series)
             let positive = !phantom.presentSubtypes.isEmpty
             let alerted = a.record.tier == .critical || a.record.tier == .suspect
-            if alerted == positive { correct += 1 }
+            if alerted == positive { correct += 1; if n < 8 { correctFirst8 += 1 } }
             // CAM peak against the bleed mask, for key slices whose slice has a bleed. The generated slice
             // is found by position (not by index: the intake's order need not be the generator's).
             let generated = phantom.output.slices
@@ -61,6 +72,7 @@ final class GeneratedSeriesTests: XCTestCase {
                 let m = phantom.phantomCase.geometry.matrix
                 let score = CAMScore(mask: mask, tissue: tissue, matrix: m, peak: key.camPeak, grid: key.camGrid)
                 cam.append(score)
+                if n < 8 { camFirst8.append(score) }
             }
             lines.append("\(c.name): tier \(a.record.tier.rawValue), any \(String(format: "%.3f", a.record.probabilities[.any] ?? -1)) (present: \(phantom.presentSubtypes.map(\.rawValue)))")
         }
@@ -69,7 +81,10 @@ final class GeneratedSeriesTests: XCTestCase {
         let chance = cam.isEmpty ? 0 : cam.map(\.chance).reduce(0, +) / Double(cam.count)
         print("tiers as expected: \(correct)/\(cases.count); key slices with a bleed: \(cam.count); CAM peak within 3 px of the mask: \(strict); "
             + "CAM peak cell (\(cam.first.map { "\($0.grid.rows)x\($0.grid.columns)" } ?? "-") grid) on the mask: \(inCell) (a random cell inside the head would be: \(String(format: "%.0f %%", 100 * chance)))")
-        XCTAssertGreaterThanOrEqual(correct, cases.count - 2, lines.joined(separator: "\n"))
+        print("the first 8 cases alone (the check before 2026-11-30 20:20 UTC): tiers \(correctFirst8)/8, CAM peak cell on the mask "
+            + "\(camFirst8.filter(\.peakCellOnMask).count) of \(camFirst8.count)")
+        // three in four cases (6 of 8 before the check grew to 20 cases)
+        XCTAssertGreaterThanOrEqual(4 * correct, 3 * cases.count, lines.joined(separator: "\n"))
         if !cam.isEmpty { XCTAssertGreaterThan(Double(inCell) / Double(cam.count), 0.5) }
     }
 }
