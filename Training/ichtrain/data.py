@@ -132,7 +132,9 @@ def split_key(series: Series) -> str:
     """What the train/val/test split hashes: the generator seed when known (UIDs differ between
     runs of the generator, seeds do not), else the SeriesInstanceUID."""
     seed = series.meta.get("seed")
-    return f"seed:{seed}" if seed not in (None, "") else series.uid
+    # a sub-series (restrict_to_ranges) keys as the series it was cut from, so that the checks that
+    # no series is both trained and tested on see it
+    return f"seed:{seed}" if seed not in (None, "") else series.meta.get("parent_uid", series.uid)
 
 
 def load_index(dicom_dir, labels_csv) -> list[Series]:
@@ -249,7 +251,7 @@ def restrict_to_ranges(index: list[Series], ranges: list[tuple[int, int]]) -> li
             b = min(b, len(s.slices))
             out.append(Series(uid=f"{s.uid}#slices{a}-{b - 1}", slices=s.slices[a:b],
                               labels=None if s.labels is None else s.labels[a:b], description=s.description,
-                              meta={**s.meta, "slice_range": [a, b - 1]}))
+                              meta={**s.meta, "slice_range": [a, b - 1], "parent_uid": s.meta.get("parent_uid", s.uid)}))
     return out
 
 

@@ -58,9 +58,15 @@ def make_slice(n, rng, subtypes):
     return hu, fov
 
 
+def _uid(rng) -> str:
+    """A UID drawn from the set's generator: the same seed gives the same UIDs, so the same split by UID
+    (random UIDs made the tests' train/val/test sizes vary from run to run)."""
+    return generate_uid(entropy_srcs=[str(int(rng.integers(1 << 62)))])
+
+
 def write_series(out_dir, rng, n_slices, n, subtypes, encoding, rsna_layout, labels_rows, study_uid=None):
-    series_uid = generate_uid()
-    study_uid = study_uid or generate_uid()
+    series_uid = _uid(rng)
+    study_uid = study_uid or _uid(rng)
     thick = float(rng.choice([3.0, 5.0]))
     lesion_slices = set(range(n_slices // 3, n_slices // 3 + max(1, n_slices // 3))) if subtypes else set()
     order = rng.permutation(n_slices)  # files written in random order: the loader must sort
@@ -71,7 +77,7 @@ def write_series(out_dir, rng, n_slices, n, subtypes, encoding, rsna_layout, lab
         hu, fov = make_slice(n, np.random.default_rng(rng.integers(1 << 31)), present)
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
-        sop = ("ID_" + generate_uid()[-12:].replace(".", "")) if rsna_layout else generate_uid()
+        sop = ("ID_" + _uid(rng)[-12:].replace(".", "")) if rsna_layout else _uid(rng)
         meta.MediaStorageSOPInstanceUID = sop
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
