@@ -90,7 +90,7 @@ def cam_localisation(model_path: str, head: np.ndarray, series: list[Series], pi
     chance = 0.0
     by_subtype = {name: [0, 0] for name in SUBTYPES[1:]}  # key slices with that subtype: [with bleed, peak on mask]
     for s, x in zip(series, pixels):
-        if s.labels is None or not s.labels[:, 0].any() or not os.path.exists(mask_path(s, 0).rsplit("/", 1)[0]):
+        if s.labels is None or not s.labels[:, 0].any() or not os.path.isdir(os.path.dirname(mask_path(s, 0))):
             continue
         probs, _, feats = run(x)
         n_series += 1
@@ -112,5 +112,6 @@ def cam_localisation(model_path: str, head: np.ndarray, series: list[Series], pi
                     by_subtype[name][0] += 1
                     by_subtype[name][1] += on
     return {"positive_series": n_series, "key_slices": n_keys, "key_slices_with_bleed": n_bleed,
-            "peak_cell_on_mask": n_on, "random_head_cell_on_mask": chance / n_bleed if n_bleed else None, "grid": None if not n_series else list(feats.shape[2:]),
+            "peak_cell_on_mask": n_on, "random_head_cell_on_mask": chance / n_bleed if n_bleed else None,
+            "grid": list(feats.shape[2:]) if n_series else None,
             "by_subtype": {k: {"key_slices_with_bleed": a, "peak_cell_on_mask": b} for k, (a, b) in by_subtype.items()}}

@@ -39,7 +39,7 @@ def _extra_train_lines(r: dict) -> list[str]:
 
 
 def _cam_lines(ev: dict) -> list[str]:
-    """The toolkit's Grad-CAM localisation check on the test split (ichtrain.cam; reports since 0.6.0)."""
+    """The toolkit's Grad-CAM localisation check on the test split (ichtrain.cam; reports after 2026-11-30)."""
     c = ev.get("cam") or {}
     if not c.get("key_slices_with_bleed"):
         return []
@@ -50,7 +50,7 @@ def _cam_lines(ev: dict) -> list[str]:
             f"with a bleed ({100 * k / n:.0f} %) in {c['positive_series']} positive test series, the peak's cell of "
             f"the {'x'.join(map(str, c['grid']))} feature grid lies on the generator's bleed mask (a random cell inside "
             f"the head: {100 * c['random_head_cell_on_mask']:.0f} %); by subtype present "
-            f"on the slice: {per}. `make model-check` is the release check (its 5 positive series decide it)."]
+            f"on the slice: {per}. `make model-check` is the release check (15 positive series of its own)."]
 
 
 def _checkpoint_lines(r: dict) -> list[str]:
