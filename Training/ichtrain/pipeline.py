@@ -84,6 +84,9 @@ def parse_args(argv):
     ap.add_argument("--float-convs", type=int, default=0, metavar="K",
                     help="mixed precision: measure on validation the int8 log loss with each CNN Conv left float32 "
                          "in turn, and leave float the (at most) K that lower it most (each one alone must lower it)")
+    ap.add_argument("--float-convs-on", default="val", choices=["val", "extra-val"],
+                    help="the set --float-convs measures on: the validation split (val), or the --extra-val sets "
+                         "(extra-val: e.g. real anatomy, where int8 can cost far more than on procedural series)")
     ap.add_argument("--slice-init", metavar="DETECTOR_PT",
                     help="start slice training from this detector.pt's CNN (fine-tuning it, e.g. on more data) "
                          "instead of from random weights")
@@ -271,7 +274,11 @@ def main(argv=None) -> int:
         raise SystemExit("error: --val-rule extra-no-worse needs --extra-val and --slice-init (it compares each "
                          "checkpoint with the starting weights)")
     pix = {k: load_many(v, a.load_workers) for k, v in parts.items()}
-    pix_extra_val = load_many(extra_val, a.load_workers) if extra_val and not a.slice_net else []  # CNN training only
+    if a.float_convs_on == "extra-val" and not (extra_val and a.float_convs > 0):
+        raise SystemExit("error: --float-convs-on extra-val needs --extra-val and --float-convs K")
+    # the CNN's checkpoint choice and (--float-convs-on extra-val) the mixed-precision choice use them
+    need_extra_val = extra_val and (not a.slice_net or a.float_convs_on == "extra-val")
+    pix_extra_val = load_many(extra_val, a.load_workers) if need_extra_val else []
     lab = {k: [s.labels for s in v] for k, v in parts.items()}
     timings["load"] = time.time() - t
     log(f"data: {len(index)} series, {sum(len(s.slices) for s in index)} slices; "
@@ -315,7 +322,6 @@ def main(argv=None) -> int:
                 pix["train"][i] = pix["train"][i].astype(np.float16)
         net = train_slices(pix["train"], lab["train"], cfg, log, pix["val"], lab["val"], init=init,
                            extra_val_pixels=pix_extra_val, extra_val_labels=[s.labels for s in extra_val])
-        del pix_extra_val
     timings["train_slices"] = time.time() - t
     slice_steps_taken = net.steps_taken
     t = time.time()
@@ -378,10 +384,12 @@ def main(argv=None) -> int:
     int8_path = os.path.join(a.bundle, "model.onnx")
     float_convs, sensitivity = [], []
     if a.float_convs > 0:
+        sens_x, sens_y = ((pix["val"], lab["val"]) if a.float_convs_on == "val"
+                          else (pix_extra_val, [s.labels for s in extra_val]))
         sensitivity = calibrate.conv_sensitivity(float_path, os.path.join(a.work, "model-int8-sensitivity.onnx"),
-                                                 calib_pix, pix["val"], lab["val"], a.threads, log)
+                                                 calib_pix, sens_x, sens_y, a.threads, log)
         float_convs = [n for n, loss in sensitivity[1:] if loss < sensitivity[0][1]][: a.float_convs]
-        log(f"convs left float32 (validation): {float_convs or 'none'}")
+        log(f"convs left float32 (measured on {a.float_convs_on}): {float_convs or 'none'}")
     methods = ["MinMax", "Percentile"] if a.calib_method == "auto" else [a.calib_method]
     calib_choice = {}
     if len(methods) == 1:
@@ -437,6 +445,7 @@ def main(argv=None) -> int:
         calib_choice[m]["test"] = compare(ev["float32"], evaluate(q, lab["test"], thr))
     ev["calibration_methods"] = calib_choice
     ev["int8_sensitivity"] = [{"float_conv": n or None, "val_int8_weighted_log_loss": v} for n, v in sensitivity]
+    ev["int8_sensitivity_on"] = a.float_convs_on if sensitivity else None
     extra = {}
     for spec in a.extra_test:
         name, _, folder = spec.partition("=")

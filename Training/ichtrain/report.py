@@ -96,9 +96,10 @@ def _calibration_lines(ev: dict, r: dict) -> list[str]:
     sens = ev.get("int8_sensitivity") or []
     if sens:
         kept = (r.get("quantization") or {}).get("float_convs") or []
-        out += ["", "Mixed precision (`--float-convs`): validation int8 log loss (MinMax) with each CNN Conv left "
+        on = "the --extra-val sets'" if ev.get("int8_sensitivity_on") == "extra-val" else "validation"
+        out += ["", f"Mixed precision (`--float-convs`): {on} int8 log loss (MinMax) with each CNN Conv left "
                 "float32 in turn, best first; left float32 in model.onnx: " + (", ".join(f"`{n}`" for n in kept) or "none") + ".",
-                "", "| conv left float32 | validation int8 weighted log loss |", "|---|---|"]
+                "", f"| conv left float32 | {on} int8 weighted log loss |", "|---|---|"]
         out += [f"| {d['float_conv'] or '(none: all int8)'} | {d['val_int8_weighted_log_loss']:.4f} |" for d in sens]
     return out
 
