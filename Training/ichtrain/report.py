@@ -93,10 +93,11 @@ def _calibration_lines(ev: dict, r: dict) -> list[str]:
                         f"(same series decision {tst.get('series_same_decision')}/{tst.get('series_total')})")
         out += ["", f"int8 activation ranges: both made, {cm['chosen']} kept (int8 log loss closer to float32 on the "
                 "validation split; test figures only reported). Relative change int8 vs float32: " + "; ".join(rows) + "."]
-    sens = ev.get("int8_sensitivity") or []
-    if sens:
-        kept = (r.get("quantization") or {}).get("float_convs") or []
-        on = "the --extra-val sets'" if ev.get("int8_sensitivity_on") == "extra-val" else "validation"
+    kept = (r.get("quantization") or {}).get("float_convs") or []
+    for key, on in (("int8_sensitivity", "validation"), ("int8_sensitivity_extra_val", "the --extra-val sets'")):
+        sens = ev.get(key) or []
+        if not sens:
+            continue
         out += ["", f"Mixed precision (`--float-convs`): {on} int8 log loss (MinMax) with each CNN Conv left "
                 "float32 in turn, best first; left float32 in model.onnx: " + (", ".join(f"`{n}`" for n in kept) or "none") + ".",
                 "", f"| conv left float32 | {on} int8 weighted log loss |", "|---|---|"]
