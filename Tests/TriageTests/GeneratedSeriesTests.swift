@@ -29,7 +29,7 @@ final class GeneratedSeriesTests: XCTestCase {
         XCTAssertNil(pipeline.bundleProblem)
         let root = try S.tempDir("generated")
         // The first 8 cases (seeds 91000-91007) were the whole check until 2026-11-30; 5 positive series
-        // could not separate models whose localisation differs on 56 (docs/model.md, "Candidates i1 and i2"), so
+        // could not separate models whose localisation differs on 56 (docs/model.md, "Candidates i1, i2 and i3"), so
         // two more seeds per subtype and two more negatives follow them.
         var cases: [(name: String, seed: UInt64, subtypes: [Subtype], mimics: Bool)] =
             Subtype.allCases.enumerated().map { ($1.rawValue, 91_000 + UInt64($0), [$1], false) }
