@@ -225,7 +225,7 @@ def main(argv=None) -> int:
         extra_train += sub
         log(f"extra training set {name}: {len(sub)} (sub-)series from {folder}")
     extra_test_keys = {}  # name -> split keys, read once for the disjointness checks below
-    if a.extra_test and (extra_train or a.seq_data):
+    if a.extra_test and (extra_train or a.seq_data or a.extra_val):
         for spec in a.extra_test:
             name, _, folder = spec.partition("=")
             extra_test_keys[name] = {split_key(s) for s in load_index(folder, os.path.join(folder, "labels.csv"))}
@@ -259,10 +259,7 @@ def main(argv=None) -> int:
         val_ranges = parse_slice_ranges(a.extra_val_slices)
         if train_ranges and not ranges_disjoint(train_ranges, val_ranges):
             raise SystemExit("error: --extra-val-slices must be disjoint from --extra-train-slices")
-        taken = {split_key(s) for s in index + extra_train + seq_series}
-        for spec in a.extra_test:
-            name, _, folder = spec.partition("=")
-            taken |= extra_test_keys.get(name) or {split_key(s) for s in load_index(folder, os.path.join(folder, "labels.csv"))}
+        taken = {split_key(s) for s in index + extra_train + seq_series}.union(*extra_test_keys.values())
         for spec in a.extra_val:
             name, _, folder = spec.partition("=")
             sub = restrict_to_ranges(load_index(folder, os.path.join(folder, "labels.csv")), val_ranges)

@@ -199,9 +199,10 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
             msg += f", extra validation {ve:.4f}"
         history.append(entry)
         states.append(copy.deepcopy(net.state_dict()))
-        if cfg.val_rule == "data":  # only the best can still be kept: free the others (ResNeXt-101: 350 MB each)
-            k = choose_checkpoint(history, "data")
-            states[:] = [w if i == k else None for i, w in enumerate(states)]
+        # a checkpoint that loses now loses for good (its losses and the start are fixed): keep only
+        # the current choice's weights (ResNeXt-101: 350 MB each)
+        k = choose_checkpoint(history, cfg.val_rule)
+        states[:] = [w if i == k else None for i, w in enumerate(states)]
         log(msg)
 
     step, t0 = 0, time.time()
