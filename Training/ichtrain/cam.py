@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from .data import SUBTYPES, Series
+from .data import SUBTYPES, Series, mask_path
 
 MAX_LABELS, NEIGHBOURS = 3, 1  # TriageConfiguration.maximumAlertingLabels, keySliceNeighbours
 
@@ -72,11 +72,6 @@ def chance_on_mask(shape: tuple[int, int], mask: np.ndarray, image: np.ndarray) 
                 head += 1
                 on += bool(mask[r * R // h:(r + 1) * R // h, c * C // w:(c + 1) * C // w].any())
     return on / head if head else 0.0
-
-
-def mask_path(s: Series, k: int) -> str:
-    ref = s.slices[k]
-    return os.path.join(os.path.dirname(os.path.dirname(ref.path)), "masks", f"{ref.sop_uid}.npy")
 
 
 def cam_localisation(model_path: str, head: np.ndarray, series: list[Series], pixels: list[np.ndarray],

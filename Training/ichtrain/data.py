@@ -192,6 +192,42 @@ def load_many(series: list[Series], workers: int = 1) -> list[np.ndarray]:
         return pool.map(load_series_pixels, series, chunksize=1)
 
 
+MASK_GRID = 64  # the bleed masks as training reads them: 8x8 source pixels per cell at 512x512
+
+
+def mask_path(s: Series, k: int) -> str:
+    """Where `ichtriage phantom` writes slice k's bleed mask: OUT/masks/<SOPInstanceUID>.npy, next to
+    the series folders (the file exists only for slices with a bleed)."""
+    ref = s.slices[k]
+    return os.path.join(os.path.dirname(os.path.dirname(ref.path)), "masks", f"{ref.sop_uid}.npy")
+
+
+def pool_mask_bits(mask: np.ndarray, grid: int = MASK_GRID) -> np.ndarray:
+    """[R,C] uint8 bitmask (bit s-1 = SUBTYPES[s], the generator's Subtype.maskBit) -> [grid,grid]:
+    each cell the OR of the source pixels it covers, so a cell holds a subtype if any pixel does."""
+    R, C = mask.shape
+    if R % grid == 0 and C % grid == 0:
+        return np.bitwise_or.reduce(np.bitwise_or.reduce(mask.reshape(grid, R // grid, grid, C // grid), axis=3), axis=1)
+    rows = np.zeros((grid, C), np.uint8)
+    np.bitwise_or.at(rows, np.arange(R) * grid // R, mask)
+    out = np.zeros((grid, grid), np.uint8)  # [column cell, row cell]
+    np.bitwise_or.at(out, np.arange(C) * grid // C, rows.T)
+    return out.T.copy()
+
+
+def load_series_masks(series: Series, grid: int = MASK_GRID) -> np.ndarray | None:
+    """[S,grid,grid] uint8 pooled bleed bitmasks in the series' slice order (zeros where a slice has
+    no mask file), or None when the series has no masks folder (RSNA data, the pydicom fixture)."""
+    if not os.path.isdir(os.path.dirname(mask_path(series, 0))):
+        return None
+    out = np.zeros((len(series.slices), grid, grid), np.uint8)
+    for k in range(len(series.slices)):
+        path = mask_path(series, k)
+        if os.path.exists(path):
+            out[k] = pool_mask_bits(np.load(path).astype(np.uint8, copy=False), grid)
+    return out
+
+
 def split_of(series_uid: str, fractions: dict[str, float]) -> str:
     """Deterministic split by a hash of the SeriesInstanceUID (independent of file order)."""
     h = int(hashlib.sha256(series_uid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF

@@ -20,7 +20,7 @@ import torch
 from . import bundle, report
 from .metrics import weighted_log_loss
 from .data import (SUBTYPES, load_index, parse_slice_ranges, ranges_disjoint, read_real_exam, relpath,
-                   restrict_to_ranges, split_key, load_many, split_of)
+                   restrict_to_ranges, split_key, load_many, load_series_masks, split_of, MASK_GRID)
 from .model import count_macs
 from .train import (TrainConfig, build_detector, fit_pca, fit_temperature, fold_temperature, slice_outputs,
                     train_sequence, train_slices)
@@ -50,6 +50,10 @@ def parse_args(argv):
                     help="which slice-training checkpoint is kept: the lowest validation loss (data), or the lowest among "
                          "those whose --extra-val loss is no higher than the starting weights' (extra-no-worse; needs "
                          "--extra-val and --slice-init)")
+    ap.add_argument("--cam-loss", type=float, default=0.0, metavar="W",
+                    help="slice training adds W x the share of each positive label's softmax(Grad-CAM) outside its "
+                         "bleed mask (the generator's masks/ folder; a training series with a bleed and no masks is refused); "
+                         "0: off")
     ap.add_argument("--split", default="0.6,0.2,0.2", help="train,val,test fractions of DATA's series (by UID hash)")
     ap.add_argument("--real", help="folder of real exams without labels (their per-slice probabilities are reported)")
     ap.add_argument("--provenance", default="", help="how DATA was made (recorded in the report and calibration set)")
@@ -203,7 +207,9 @@ def main(argv=None) -> int:
                       lstm_hidden=a.lstm_hidden, lstm_layers=a.lstm_layers, seq_epochs=a.seq_epochs,
                       seq_residual=a.seq_head == "residual", seq_logit_noise=a.seq_logit_noise,
                       seq_dropout=a.seq_dropout, seq_correction_l2=a.seq_correction_l2,
-                      seed=a.seed, threads=a.threads, val_rule=a.val_rule)
+                      seed=a.seed, threads=a.threads, val_rule=a.val_rule, cam_loss=a.cam_loss)
+    if a.cam_loss < 0:
+        raise SystemExit(f"error: --cam-loss must be 0 or more, got {a.cam_loss}")
 
     # 1. data
     t = time.time()
@@ -318,8 +324,24 @@ def main(argv=None) -> int:
         for i, s in enumerate(parts["train"]):
             if s.uid not in calib_ids:
                 pix["train"][i] = pix["train"][i].astype(np.float16)
+        masks = val_masks = None
+        if a.cam_loss > 0:
+            masks = [load_series_masks(s) for s in parts["train"]]
+            # a series without a masks folder is fine when nothing in it bleeds (nothing to localise)
+            masks = [np.zeros((len(s.slices), MASK_GRID, MASK_GRID), np.uint8)
+                     if m is None and not s.labels[:, 0].any() else m for s, m in zip(parts["train"], masks)]
+            bare = [s.uid for s, m in zip(parts["train"], masks) if m is None]
+            if bare:
+                raise SystemExit(f"error: --cam-loss needs the generator's bleed masks (masks/ next to the series "
+                                 f"folders) for every training series with a bleed; {len(bare)} have none, e.g. {bare[0]}")
+            log(f"bleed masks: {sum(int((m != 0).any(axis=(1, 2)).sum()) for m in masks)} training slices with a bleed "
+                f"(localisation term weight {a.cam_loss})")
+        vm = [load_series_masks(s) for s in parts["val"]]
+        if vm and all(m is not None for m in vm):  # the CAM diagnostic at each check
+            val_masks = vm
         net = train_slices(pix["train"], lab["train"], cfg, log, pix["val"], lab["val"], init=init,
-                           extra_val_pixels=pix_extra_val, extra_val_labels=[s.labels for s in extra_val])
+                           extra_val_pixels=pix_extra_val, extra_val_labels=[s.labels for s in extra_val],
+                           masks=masks, val_masks=val_masks)
     timings["train_slices"] = time.time() - t
     slice_steps_taken = net.steps_taken
     t = time.time()

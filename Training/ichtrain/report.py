@@ -61,15 +61,21 @@ def _checkpoint_lines(r: dict) -> list[str]:
         return []
     xv = r.get("extra_val") or {}
     extra = "extra_val_weighted_log_loss" in hist[0]
+    cam = any(h.get("val_cam_peak_on_mask") is not None for h in hist)
     out = ["", f"Slice CNN checkpoints (rule `{tc.get('val_rule', 'data')}`; kept: after {tc.get('slice_step_kept')} "
            "steps). Validation slice weighted log loss"
            + (f"; extra validation: {', '.join(xv.get('sets') or [])} ({xv.get('series')} sub-series, ordered slices "
-              f"{xv.get('slices') or 'all'}), never trained on" if extra else "") + ":",
-           "", "| step | minutes | validation |" + (" extra validation |" if extra else ""),
-           "|---|---|---|" + ("---|" if extra else "")]
+              f"{xv.get('slices') or 'all'}), never trained on" if extra else "")
+           + ("; CAM peak: share of the positive validation (slice, label) pairs whose Grad-CAM peak cell lies on "
+              "that label's bleed mask (every positive slice, not only key slices; not used to choose)" if cam else "")
+           + (f"; trained with the localisation term, weight {tc['cam_loss']}" if tc.get("cam_loss") else "") + ":",
+           "", "| step | minutes | validation |" + (" extra validation |" if extra else "") + (" CAM peak |" if cam else ""),
+           "|---|---|---|" + ("---|" if extra else "") + ("---|" if cam else "")]
     for h in hist:
         out.append(f"| {h['step']}{' (kept)' if h['step'] == tc.get('slice_step_kept') else ''} | {h['seconds'] / 60:.1f} | "
-                   f"{h['val_weighted_log_loss']:.4f} |" + (f" {h['extra_val_weighted_log_loss']:.4f} |" if extra else ""))
+                   f"{h['val_weighted_log_loss']:.4f} |" + (f" {h['extra_val_weighted_log_loss']:.4f} |" if extra else "")
+                   + ((" - |" if h.get("val_cam_peak_on_mask") is None else f" {100 * h['val_cam_peak_on_mask']:.1f} % |")
+                      if cam else ""))
     return out
 
 

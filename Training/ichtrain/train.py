@@ -41,6 +41,7 @@ class TrainConfig:
     val_checks: int = 8         # validation checks during slice training (0: none; the last weights are kept)
     val_rule: str = "data"      # which checkpoint is kept: "data" (lowest validation loss) or "extra-no-worse"
                                 # (lowest validation loss among those no worse than the start on the extra validation)
+    cam_loss: float = 0.0       # weight of the localisation term (cam_outside_loss) on slices with bleed masks
 
 
 def weighted_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -55,13 +56,17 @@ def weighted_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 _WINDOWS = torch.tensor([[40.0, 80.0], [80.0, 200.0], [40.0, 380.0]])
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def _augment(x: torch.Tensor, gen: torch.Generator, masks: torch.Tensor | None = None):
     """Label-preserving variation per sample, all drawn from `gen` (deterministic):
     left-right flip; a random affine (rotation +-15 deg, scale 0.85-1.15, shift +-8 %; the border
     fills with 0 = air in every window); scanner-like HU gain (+-5 % about 40 HU) and offset (+-4 HU);
     Gaussian noise (0-5 HU); a mild blur for one sample in five. Without these the CNN learnt the
     few real slices it saw by heart and called every other real slice a bleed (model 0.3.0).
-    Intensity changes touch only pixels inside a window (0 < v < 1): a clipped pixel's HU is unknown."""
+    Intensity changes touch only pixels inside a window (0 < v < 1): a clipped pixel's HU is unknown.
+
+    masks [N,L,h,w] (0/1 per label, any resolution): moved by the same flip and affine, returned as
+    (x, masks) with masks still 0/1 (a cell the lesion touches after the move counts). They draw
+    nothing from `gen`, so x is the same with or without them."""
     n = x.shape[0]
     u = lambda *shape: torch.rand(*shape, generator=gen)  # noqa: E731
     flip = u(n) < 0.5
@@ -73,6 +78,11 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
     x = nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if masks is not None:
+        m = torch.where(flip[:, None, None, None], masks.flip(3), masks)
+        mgrid = nn.functional.affine_grid(theta, list(m.shape), align_corners=False)
+        masks = (nn.functional.grid_sample(m, mgrid, mode="bilinear", padding_mode="zeros", align_corners=False)
+                 > 0.25).to(masks.dtype)
     # hu' = 40 + (hu - 40) * gain + offset + noise, in window units per channel c (lo_c, w_c):
     # v' = v * gain + ((lo_c - 40) * gain + 40 - lo_c + offset) / w_c + noise / w_c
     lo, w = (_WINDOWS[:, 0] - _WINDOWS[:, 1] / 2).view(1, 3, 1, 1), _WINDOWS[:, 1].view(1, 3, 1, 1)
@@ -88,7 +98,36 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         k2 = (k[:, None] * k[None, :]).expand(3, 1, 3, 3).contiguous()
         xb = nn.functional.conv2d(nn.functional.pad(x[blur], (1, 1, 1, 1), mode="replicate"), k2, groups=3)
         x = x.index_copy(0, blur, xb)
-    return x
+    return x if masks is None else (x, masks)
+
+
+def label_masks(bits: torch.Tensor) -> torch.Tensor:
+    """[N,h,w] uint8 generator bitmasks -> [N,6,h,w] float 0/1 per label in SUBTYPES order: "any" is
+    any bit, subtype s is bit s-1 (Subtype.maskBit)."""
+    b = bits.to(torch.int32)
+    per = [(b >> k) & 1 for k in range(5)]
+    return torch.stack([(b != 0).to(torch.int32)] + per, dim=1).float()
+
+
+def cam_outside_loss(features: torch.Tensor, head_weight: torch.Tensor, target: torch.Tensor,
+                     masks: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The localisation term: for every (slice, label) with the label present and its mask non-empty,
+    the share of softmax(CAM) over the feature grid that falls outside the mask's cells; mean over
+    those pairs (0 and 0 pairs when there are none).
+
+    CAM_l = sum_k w_lk A_k is the appliance's map before ReLU (the slice head's row l over the last
+    feature map A), and the appliance shows its peak cell; softmax over the cells is a differentiable
+    stand-in for "the peak cell lies on the lesion" (docs/model.md: fine-tuned CNNs moved their peaks
+    off the lesion, most on intraventricular blood). masks [N,6,H,W] 0/1, max-pooled to the grid."""
+    h, w = features.shape[-2:]
+    m = nn.functional.adaptive_max_pool2d(masks, (h, w)).flatten(2)            # [N,6,h*w]
+    pairs = (target > 0.5) & (m.sum(dim=2) > 0)                                  # [N,6]
+    n = int(pairs.sum())
+    if n == 0:
+        return features.new_zeros(()), 0
+    cam = torch.einsum("nchw,lc->nlhw", features, head_weight).flatten(2)      # [N,6,h*w]
+    inside = (torch.softmax(cam, dim=2) * m).sum(dim=2)
+    return ((1 - inside) * pairs).sum() / n, n
 
 
 def one_cycle_lr(max_lr: float, progress: float, warmup: float = 0.15) -> float:
@@ -122,22 +161,40 @@ def choose_checkpoint(history: list[dict], rule: str) -> int:
     return min(ok, key=lambda i: (history[i]["val_weighted_log_loss"], i))
 
 
-@torch.no_grad()
 def _val_loss(net: SliceNet, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> float:
     """Slice weighted log loss (the RSNA metric) on held-in validation slices, eval mode."""
+    return _val_measures(net, x, y, None, batch)[0]
+
+
+@torch.no_grad()
+def _val_measures(net: SliceNet, x: torch.Tensor, y: torch.Tensor, bits: torch.Tensor | None,
+                  batch: int = 64) -> tuple[float, float | None]:
+    """(slice weighted log loss, CAM peak rate) in one pass, eval mode. The CAM peak rate (with bleed
+    bitmasks `bits`): the share of (slice, present label) pairs with a non-empty mask whose CAM peak
+    cell lies on that label's mask, over every positive slice (not only the appliance's key slices);
+    None without masks or pairs."""
     net.eval()
-    total = 0.0
+    total, on, pairs_n = 0.0, 0, 0
     for k in range(0, x.shape[0], batch):
         xb = x[k:k + batch].float().contiguous(memory_format=torch.channels_last)
-        total += float(weighted_bce(net(xb)[0], y[k:k + batch])) * xb.shape[0]
+        yb = y[k:k + batch]
+        logits, _, f = net(xb)
+        total += float(weighted_bce(logits, yb)) * xb.shape[0]
+        if bits is not None:
+            m = nn.functional.adaptive_max_pool2d(label_masks(bits[k:k + batch]), f.shape[-2:]).flatten(2)
+            pairs = (yb > 0.5) & (m.sum(dim=2) > 0)
+            peak = torch.einsum("nchw,lc->nlhw", f, net.head.weight).flatten(2).argmax(dim=2, keepdim=True)
+            on += int((m.gather(2, peak).squeeze(2) > 0)[pairs].sum())
+            pairs_n += int(pairs.sum())
     net.train()
-    return total / max(x.shape[0], 1)
+    return total / max(x.shape[0], 1), (on / pairs_n if pairs_n else None)
 
 
 def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainConfig, log=print,
                  val_pixels: list[np.ndarray] | None = None, val_labels: list[np.ndarray] | None = None,
                  init: dict | None = None, extra_val_pixels: list[np.ndarray] | None = None,
-                 extra_val_labels: list[np.ndarray] | None = None) -> SliceNet:
+                 extra_val_labels: list[np.ndarray] | None = None, masks: list[np.ndarray] | None = None,
+                 val_masks: list[np.ndarray] | None = None) -> SliceNet:
     """pixels: per series [S,3,256,256] (float16 or float32); labels: per series [S,6].
 
     The length is --slice-steps, or --slice-epochs, or (slice_minutes > 0) a wall-clock budget: then
@@ -154,6 +211,11 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
     extra_val_*: a second validation set (e.g. bleeds inserted into real slices the CNN never trains
     on), measured at every check and recorded; with cfg.val_rule "extra-no-worse" it restricts which
     checkpoint may be kept (choose_checkpoint). It is never trained on either.
+
+    masks / val_masks: per series [S,g,g] uint8 pooled bleed bitmasks (data.load_series_masks; zeros
+    where a slice has none). With cfg.cam_loss > 0 the loss adds cfg.cam_loss * cam_outside_loss on
+    the training slices; with val_masks every check also records where the CAM peaks on validation
+    ("val_cam_peak_on_mask"), which the checkpoint rules do not use.
 
     The slices live in one float16 tensor (no per-step stacking of numpy arrays) and the network
     runs channels-last (about 25 % faster per step on x86 CPUs); neither changes the model."""
@@ -172,6 +234,15 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
     if have_extra:
         Xe = torch.from_numpy(np.concatenate([np.asarray(p, dtype=np.float16) for p in extra_val_pixels]))
         Ye = torch.from_numpy(np.concatenate(extra_val_labels).astype(np.float32))
+    if cfg.cam_loss > 0:
+        if masks is None or len(masks) != len(pixels):
+            raise ValueError("cam_loss needs a bleed mask array per training series (masks)")
+        M = torch.from_numpy(np.concatenate(masks))
+        if M.shape[0] != X.shape[0]:
+            raise ValueError(f"masks cover {M.shape[0]} slices, the training series {X.shape[0]}")
+    have_val_masks = have_val and val_masks is not None and len(val_masks) == len(val_pixels)
+    if have_val_masks:
+        Mv = torch.from_numpy(np.concatenate(val_masks))
     if cfg.val_rule == "extra-no-worse" and not (have_extra and init is not None):
         raise ValueError("val rule extra-no-worse needs validation slices, an extra validation set and starting "
                          "weights (init): it compares each checkpoint with the start")
@@ -191,12 +262,16 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
         return (time.time() - t0) / budget if timed else step / max(total, 1)
 
     def check():
-        v = _val_loss(net, Xv, Yv)
+        v, pk = _val_measures(net, Xv, Yv, Mv if have_val_masks else None)
         entry = {"step": step, "seconds": round(time.time() - t0, 1), "val_weighted_log_loss": v}
         msg = f"validation after {step} steps: slice weighted log loss {v:.4f}"
         if have_extra:
             entry["extra_val_weighted_log_loss"] = ve = _val_loss(net, Xe, Ye)
             msg += f", extra validation {ve:.4f}"
+        if have_val_masks:
+            entry["val_cam_peak_on_mask"] = pk
+            if pk is not None:
+                msg += f", CAM peak on the mask {100 * pk:.1f} %"
         history.append(entry)
         states.append(copy.deepcopy(net.state_dict()))
         # a checkpoint that loses now loses for good (its losses and the start are fixed): keep only
@@ -211,7 +286,7 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
     for epoch in range(epochs):
         net.train()
         perm = torch.randperm(n, generator=gen)
-        run, done = 0.0, 0
+        run, done, run_cam = 0.0, 0, 0.0
         for b in range(steps_per_epoch):
             if (time.time() - t0 >= budget) if timed else (step >= total):
                 break
@@ -221,9 +296,16 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
             idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             if len(idx) < 2:
                 continue  # BatchNorm needs more than one sample
-            x = _augment(X[idx].float(), gen).contiguous(memory_format=torch.channels_last)
-            logits, _, _ = net(x)
-            loss = weighted_bce(logits, Y[idx])
+            if cfg.cam_loss > 0:
+                x, m = _augment(X[idx].float(), gen, label_masks(M[idx]))
+                logits, _, f = net(x.contiguous(memory_format=torch.channels_last))
+                cam_term, _ = cam_outside_loss(f, net.head.weight, Y[idx], m)
+                loss = weighted_bce(logits, Y[idx]) + cfg.cam_loss * cam_term
+                run_cam += float(cam_term.detach())
+            else:
+                x = _augment(X[idx].float(), gen).contiguous(memory_format=torch.channels_last)
+                logits, _, _ = net(x)
+                loss = weighted_bce(logits, Y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -234,7 +316,7 @@ def train_slices(pixels: list[np.ndarray], labels: list[np.ndarray], cfg: TrainC
             done += 1
             if step % cfg.log_every == 0:
                 log(f"slice epoch {epoch + 1} step {step}/{'(time budget)' if timed else total} "
-                    f"loss {run / done:.4f} lr {opt.param_groups[0]['lr']:.2e} ({time.time() - t0:.0f}s)")
+                    f"loss {run / done:.4f}{f' (CAM term {run_cam / done:.3f})' if cfg.cam_loss > 0 else ''} lr {opt.param_groups[0]['lr']:.2e} ({time.time() - t0:.0f}s)")
             if have_val and progress() >= next_check / cfg.val_checks:
                 next_check += 1
                 check()

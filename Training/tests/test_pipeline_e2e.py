@@ -190,3 +190,19 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
     assert "sequence head on 6 --seq-data series" in r.stdout
     assert ev5["train_config"]["slice_init_from"] == str(work / "detector.pt")
     assert "validation after 0 steps" in r.stdout and ev5["train_config"]["slice_steps_taken"] == 2
+    # the localisation term (--cam-loss) trains on the generator's bleed masks; the pydicom fixture
+    # writes none, so there it is refused with the reason
+    bundle6, work6 = tmp_path / "bundle6", tmp_path / "work6"
+    cmd6 = [a for a in base5] + ["--cam-loss", "0.5"]
+    cmd6[cmd6.index(str(work5))], cmd6[cmd6.index(str(bundle5))] = str(work6), str(bundle6)
+    cmd6[cmd6.index(str(tmp_path / "calib5"))] = str(tmp_path / "calib6")
+    r = subprocess.run(cmd6, cwd=TRAINING, capture_output=True, text=True)
+    if source != "ichtriage phantom":
+        assert r.returncode != 0 and "--cam-loss needs the generator's bleed masks" in r.stderr, r.stderr[-2000:]
+        return
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "training slices with a bleed (localisation term weight 0.5)" in r.stdout
+    ev6 = json.loads((bundle6 / "evaluation.json").read_text())
+    assert ev6["train_config"]["cam_loss"] == 0.5 and verify(str(bundle6)) == []
+    assert all("val_cam_peak_on_mask" in h for h in ev6["train_config"]["slice_validation"])
+    assert "trained with the localisation term, weight 0.5" in (bundle6 / "EVALUATION.md").read_text()
