@@ -1,13 +1,14 @@
 """Evaluation of an ONNX model on labelled series (slice and series level) and on real exams."""
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
 
 from .data import SUBTYPES, load_index, load_many, restrict_to_ranges, split_key
 from .export import OnnxRunner
-from .metrics import summarize
+from .metrics import summarize, weighted_log_loss
 
 
 def predict(model_path: str, series_pixels: list[np.ndarray], threads: int = 2) -> list[np.ndarray]:
@@ -61,9 +62,31 @@ def evaluate_set(folder: str, float_path: str, int8_path: str, thresholds: np.nd
     with slice_ranges only those ordered slices, each range a sub-series."""
     ex = restrict_to_ranges(load_index(folder, os.path.join(folder, "labels.csv")), slice_ranges or [])
     xp, xl = load_many(ex, 3), [s.labels for s in ex]
-    e = {"float32": evaluate(predict(float_path, xp, threads), xl, thresholds),
-         "int8": evaluate(predict(int8_path, xp, threads), xl, thresholds),
+    pf, pq = predict(float_path, xp, threads), predict(int8_path, xp, threads)
+    e = {"float32": evaluate(pf, xl, thresholds), "int8": evaluate(pq, xl, thresholds),
          "folder": os.path.abspath(folder), "series": [split_key(s) for s in ex],
          "slice_ranges": [[a, b - 1] for a, b in (slice_ranges or [])]}
+    e["float32"]["by_kind"] = positives_and_distinct_negatives(pf, xl, xp)
+    e["int8"]["by_kind"] = positives_and_distinct_negatives(pq, xl, xp)
     e["int8_vs_float32"] = compare(e["float32"], e["int8"])
     return e
+
+
+def positives_and_distinct_negatives(probs: list[np.ndarray], labels: list[np.ndarray],
+                                     pixels: list[np.ndarray]) -> dict:
+    """Slice weighted log loss of the positive series, and of the negative series with each distinct
+    pixel content counted once. Negative real-anatomy (sub-)series are the real exam's own slices
+    with no bleed inserted, so the same pixels recur once per generator seed (docs/model.md,
+    "Candidates j1 and j2"): pooled, one real negative block outweighs the positives many times.
+    Distinct = a different model input, byte for byte (the generator's two rescale encodings of one
+    real slice give the same HU, so the same input)."""
+    pos = [i for i, y in enumerate(labels) if y[:, 0].any()]
+    neg: dict[bytes, int] = {}
+    for i, y in enumerate(labels):
+        if not y[:, 0].any():
+            neg.setdefault(hashlib.sha256(np.ascontiguousarray(pixels[i], dtype=np.float32).tobytes()).digest(), i)
+    def wll(ix):
+        return weighted_log_loss(np.concatenate([labels[i] for i in ix]), np.concatenate([probs[i] for i in ix])) if ix else None
+    return {"positive_series": len(pos), "positive_slice_weighted_log_loss": wll(pos),
+            "negative_series": sum(not y[:, 0].any() for y in labels), "negative_distinct": len(neg),
+            "negative_distinct_slice_weighted_log_loss": wll(list(neg.values()))}

@@ -79,6 +79,19 @@ def _checkpoint_lines(r: dict) -> list[str]:
     return out
 
 
+def _by_kind_lines(e: dict) -> list[str]:
+    """An extra test set's positives, and its negatives with each distinct pixel content once."""
+    k = e["int8"].get("by_kind")
+    if not k:
+        return []
+    f = e["float32"]["by_kind"]
+    return ["", f"By kind, slice weighted log loss float32 / int8: {k['positive_series']} positive series "
+            f"{_f(f['positive_slice_weighted_log_loss'])} / {_f(k['positive_slice_weighted_log_loss'])}; "
+            f"{k['negative_series']} negative series holding {k['negative_distinct']} distinct pixel contents, each "
+            f"counted once, {_f(f['negative_distinct_slice_weighted_log_loss'])} / "
+            f"{_f(k['negative_distinct_slice_weighted_log_loss'])}."]
+
+
 def _calibration_lines(ev: dict, r: dict) -> list[str]:
     """Temperature scaling and the int8 calibration choice, when the run made them."""
     out = []
@@ -188,7 +201,7 @@ def render(r: dict) -> str:
             out.append(f"| {k} | {_f(e[k]['slice']['weighted_log_loss'])} | {_f(e[k]['series']['weighted_log_loss'])} | "
                        f"{_f(e[k]['slice']['per_subtype']['any']['auc'])} | {_f(e[k]['series']['per_subtype']['any']['auc'])} |")
         out += ["", f"Same series decision (any), int8 vs float32: {c['series_same_decision']}/{c['series_total']}.",
-                *_critical_lines(e["int8"]), ""]
+                *_critical_lines(e["int8"]), *_by_kind_lines(e), ""]
         for level in ("slice", "series"):
             out += [f"### int8, {level} level ('{name}', {e['int8'][level]['n']} {level}s)", ""]
             out += _table(e["int8"][level]) + [""]

@@ -1,6 +1,7 @@
 import itertools
 
 import numpy as np
+import pytest
 
 from ichtrain.metrics import auc, operating_point, sens_spec, weighted_log_loss
 
@@ -67,3 +68,29 @@ def test_appliance_critical_counts_subtype_only_false_alerts():
     line = _critical_lines({"appliance_critical": c})[1]
     assert "negatives 2 of 3 (1 through 'any', through subtypes only: intraventricular 1), positives 1 of 2" in line
     assert _critical_lines({}) == []
+
+
+def test_extra_sets_count_each_distinct_negative_once():
+    """Negative real-anatomy sub-series repeat the same real slices once per seed: pooled, one real
+    block would outweigh the positives; by kind, each distinct pixel content counts once."""
+    from ichtrain.evaluate import positives_and_distinct_negatives
+    rng = np.random.default_rng(0)
+    block = rng.random((3, 3, 4, 4), dtype=np.float32)
+    other = rng.random((3, 3, 4, 4), dtype=np.float32)
+    y0 = np.zeros((3, 6), np.float32)
+    y1 = y0.copy()
+    y1[1, [0, 2]] = 1
+    p_bad = np.full((3, 6), 0.9, np.float32)   # the repeated negative block: confidently wrong
+    p_ok = np.full((3, 6), 0.1, np.float32)
+    p_pos = np.where(y1 > 0, 0.8, 0.2).astype(np.float32)
+    # the same block five times, another negative once, one positive
+    pixels = [block, block.copy(), block, block, block.astype(np.float64), other, rng.random((3, 3, 4, 4), dtype=np.float32)]
+    labels = [y0] * 6 + [y1]
+    probs = [p_bad] * 5 + [p_ok, p_pos]
+    k = positives_and_distinct_negatives(probs, labels, pixels)
+    assert k["positive_series"] == 1 and k["negative_series"] == 6 and k["negative_distinct"] == 2
+    assert k["positive_slice_weighted_log_loss"] == pytest.approx(weighted_log_loss(y1, p_pos))
+    assert k["negative_distinct_slice_weighted_log_loss"] == pytest.approx(
+        weighted_log_loss(np.concatenate([y0, y0]), np.concatenate([p_bad, p_ok])))
+    none = positives_and_distinct_negatives([p_ok, p_ok], [y0, y0], [other, other + np.float32(1e-3)])
+    assert none["positive_slice_weighted_log_loss"] is None and none["negative_distinct"] == 2  # any change counts

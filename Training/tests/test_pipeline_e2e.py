@@ -81,6 +81,10 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
     ev2 = json.loads((bundle / "evaluation.json").read_text())
     assert "again" in ev2["evaluation"]["extra_tests"] and verify(str(bundle)) == []
     assert "'again'" in (bundle / "EVALUATION.md").read_text()
+    kind = ev2["evaluation"]["extra_tests"]["again"]["int8"]["by_kind"]  # positives; each distinct negative once
+    assert kind["positive_series"] + kind["negative_series"] == len(ev2["evaluation"]["extra_tests"]["again"]["series"])
+    assert 1 <= kind["negative_distinct"] <= kind["negative_series"]
+    assert "distinct pixel contents, each counted once" in (bundle / "EVALUATION.md").read_text()
     r = subprocess.run([sys.executable, "-m", "ichtrain", "add-test", "--bundle", str(bundle), "--work", str(work),
                         "--slices", "1-2", f"again12={data}"], cwd=TRAINING, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
