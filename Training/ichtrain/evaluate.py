@@ -66,27 +66,34 @@ def evaluate_set(folder: str, float_path: str, int8_path: str, thresholds: np.nd
     e = {"float32": evaluate(pf, xl, thresholds), "int8": evaluate(pq, xl, thresholds),
          "folder": os.path.abspath(folder), "series": [split_key(s) for s in ex],
          "slice_ranges": [[a, b - 1] for a, b in (slice_ranges or [])]}
-    e["float32"]["by_kind"] = positives_and_distinct_negatives(pf, xl, xp)
-    e["int8"]["by_kind"] = positives_and_distinct_negatives(pq, xl, xp)
+    kinds = series_kinds(xl, xp)  # hashed once for both models
+    e["float32"]["by_kind"] = positives_and_distinct_negatives(pf, xl, xp, kinds)
+    e["int8"]["by_kind"] = positives_and_distinct_negatives(pq, xl, xp, kinds)
     e["int8_vs_float32"] = compare(e["float32"], e["int8"])
     return e
 
 
-def positives_and_distinct_negatives(probs: list[np.ndarray], labels: list[np.ndarray],
-                                     pixels: list[np.ndarray]) -> dict:
-    """Slice weighted log loss of the positive series, and of the negative series with each distinct
-    pixel content counted once. Negative real-anatomy (sub-)series are the real exam's own slices
-    with no bleed inserted, so the same pixels recur once per generator seed (docs/model.md,
-    "Candidates j1 and j2"): pooled, one real negative block outweighs the positives many times.
-    Distinct = a different model input, byte for byte (the generator's two rescale encodings of one
-    real slice give the same HU, so the same input)."""
+def series_kinds(labels: list[np.ndarray], pixels: list[np.ndarray]) -> tuple[list[int], list[int], int]:
+    """(positive series, one series per distinct negative input, number of negative series): indices."""
     pos = [i for i, y in enumerate(labels) if y[:, 0].any()]
     neg: dict[bytes, int] = {}
     for i, y in enumerate(labels):
         if not y[:, 0].any():
             neg.setdefault(hashlib.sha256(np.ascontiguousarray(pixels[i], dtype=np.float32).tobytes()).digest(), i)
+    return pos, list(neg.values()), len(labels) - len(pos)
+
+
+def positives_and_distinct_negatives(probs: list[np.ndarray], labels: list[np.ndarray],
+                                     pixels: list[np.ndarray], kinds=None) -> dict:
+    """Slice weighted log loss of the positive series, and of the negative series with each distinct
+    pixel content counted once. Negative real-anatomy (sub-)series are the real exam's own slices
+    with no bleed inserted, so the same pixels recur once per generator seed (docs/model.md,
+    "Candidates j1 and j2"): pooled, one real negative block outweighs the positives many times.
+    Distinct = a different model input, byte for byte (the generator's two rescale encodings of one
+    real slice give the same HU, so the same input). kinds: series_kinds(labels, pixels), when already made."""
+    pos, neg, n_neg = kinds or series_kinds(labels, pixels)
     def wll(ix):
         return weighted_log_loss(np.concatenate([labels[i] for i in ix]), np.concatenate([probs[i] for i in ix])) if ix else None
     return {"positive_series": len(pos), "positive_slice_weighted_log_loss": wll(pos),
-            "negative_series": sum(not y[:, 0].any() for y in labels), "negative_distinct": len(neg),
-            "negative_distinct_slice_weighted_log_loss": wll(list(neg.values()))}
+            "negative_series": n_neg, "negative_distinct": len(neg),
+            "negative_distinct_slice_weighted_log_loss": wll(neg)}

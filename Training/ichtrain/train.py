@@ -119,15 +119,22 @@ def cam_outside_loss(features: torch.Tensor, head_weight: torch.Tensor, target: 
     feature map A), and the appliance shows its peak cell; softmax over the cells is a differentiable
     stand-in for "the peak cell lies on the lesion" (docs/model.md: fine-tuned CNNs moved their peaks
     off the lesion, most on intraventricular blood). masks [N,6,H,W] 0/1, max-pooled to the grid."""
-    h, w = features.shape[-2:]
-    m = nn.functional.adaptive_max_pool2d(masks, (h, w)).flatten(2)            # [N,6,h*w]
-    pairs = (target > 0.5) & (m.sum(dim=2) > 0)                                  # [N,6]
+    cam, m, pairs = _cams_on_masks(features, head_weight, target, masks)
     n = int(pairs.sum())
     if n == 0:
         return features.new_zeros(()), 0
-    cam = torch.einsum("nchw,lc->nlhw", features, head_weight).flatten(2)      # [N,6,h*w]
     inside = (torch.softmax(cam, dim=2) * m).sum(dim=2)
     return ((1 - inside) * pairs).sum() / n, n
+
+
+def _cams_on_masks(features: torch.Tensor, head_weight: torch.Tensor, target: torch.Tensor,
+                   masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per slice and label over the feature grid's cells: the CAM [N,6,h*w], the label's mask pooled
+    to the grid [N,6,h*w], and which (slice, label) pairs count [N,6] (label present, mask non-empty)."""
+    m = nn.functional.adaptive_max_pool2d(masks, features.shape[-2:]).flatten(2)
+    pairs = (target > 0.5) & (m.sum(dim=2) > 0)
+    cam = torch.einsum("nchw,lc->nlhw", features, head_weight).flatten(2)
+    return cam, m, pairs
 
 
 def one_cycle_lr(max_lr: float, progress: float, warmup: float = 0.15) -> float:
@@ -181,10 +188,8 @@ def _val_measures(net: SliceNet, x: torch.Tensor, y: torch.Tensor, bits: torch.T
         logits, _, f = net(xb)
         total += float(weighted_bce(logits, yb)) * xb.shape[0]
         if bits is not None:
-            m = nn.functional.adaptive_max_pool2d(label_masks(bits[k:k + batch]), f.shape[-2:]).flatten(2)
-            pairs = (yb > 0.5) & (m.sum(dim=2) > 0)
-            peak = torch.einsum("nchw,lc->nlhw", f, net.head.weight).flatten(2).argmax(dim=2, keepdim=True)
-            on += int((m.gather(2, peak).squeeze(2) > 0)[pairs].sum())
+            cam, m, pairs = _cams_on_masks(f, net.head.weight, yb, label_masks(bits[k:k + batch]))
+            on += int((m.gather(2, cam.argmax(dim=2, keepdim=True)).squeeze(2) > 0)[pairs].sum())
             pairs_n += int(pairs.sum())
     net.train()
     return total / max(x.shape[0], 1), (on / pairs_n if pairs_n else None)
