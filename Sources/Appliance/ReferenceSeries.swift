@@ -108,6 +108,7 @@ public struct ReferenceSeries: Sendable {
             config.matrix = 256
             config.pixelSpacing = 0.9
             config.partialVolume = false
+            config.calvarialShift = false
             let phantom = PhantomRenderer.render(try PhantomCase(config))
             let root = building.appendingPathComponent(member.name)
             var writer = try DatasetWriter(root: root)

@@ -107,6 +107,10 @@ struct Head: Sendable {
     var massEffect: MassEffect?
     private let cy, sy, cr, sr: Double
 
+    /// Area (mm^2) of the brain envelope's widest axial cross-section, pi a b: the reference for how
+    /// small a slice's cranial cavity is (`PhantomRenderer.calvarialShift`).
+    var equatorialArea: Double { Double.pi * a * b }
+
     /// Ventricle part indices (for layering and casts).
     static let lateralBodyL = 0, lateralBodyR = 1, frontalHornL = 2, frontalHornR = 3,
                atriumL = 4, atriumR = 5, temporalHornL = 6, temporalHornR = 7, third = 8, fourth = 9

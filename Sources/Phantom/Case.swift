@@ -48,6 +48,9 @@ public struct PhantomConfig: Sendable {
     public var noise: Bool = true
     /// Partial-volume blur in plane and across the slice thickness (off: exact HU).
     public var partialVolume: Bool = true
+    /// The calvarial shift (`PhantomRenderer.calvarialShift`): intracranial tissue reads denser on slices
+    /// whose cranial cavity is small (vertex, skull base). Off: exact HU, for tests.
+    public var calvarialShift: Bool = true
     /// Mimics (calcifications, beam hardening, dense bone); nil = drawn (richer in negatives).
     public var mimics: Bool?
     /// nil = drawn.
@@ -94,6 +97,8 @@ public struct PhantomCase: Sendable {
     public let noiseSD: Double
     public let mimicNames: [String]
     public let midlineShift: Double
+    /// HU added to intracranial tissue on the slices with the smallest cranial cavity (0 = off).
+    public let calvarialShiftHU: Double
     let head: Head
     let bleeds: [Bleed]
     let mimics: Mimics
@@ -125,6 +130,9 @@ public struct PhantomCase: Sendable {
         self.bleeds = bleeds
         encoding = config.encoding ?? (rng.chance(0.5) ? .unsigned12 : .signed16(padding: rng.pick([-2000, -1500, -3024])))
         noiseSD = rng.uniform(3, 6)
+        // A stream of its own, so that adding this scanner property left every other draw of a seed as it was.
+        var shiftRng = SeededGenerator(seed: deriveSeed(config.seed, 3))
+        calvarialShiftHU = config.calvarialShift ? shiftRng.uniform(8, 30) : 0
         // Geometry.
         let thickness = config.sliceThickness ?? rng.pick([3, 4, 5, 5, 5, 6, 7])
         let count = config.sliceCount ?? min(60, max(20, Int((rng.uniform(125, 140) / thickness).rounded())))

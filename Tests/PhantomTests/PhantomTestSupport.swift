@@ -13,6 +13,7 @@ func smallConfig(seed: UInt64, subtypes: [Subtype]?, slices: Int = 10, thickness
     c.pixelSpacing = 2.4
     c.noise = noise
     c.partialVolume = partialVolume
+    c.calvarialShift = partialVolume   // exact-HU renders stay exact
     c.mimics = mimics
     c.tiltDegrees = 0
     return c
