@@ -171,8 +171,9 @@ public enum PhantomRenderer {
     /// the shift is uniform across the slice, not a rim. Whether that is calvarial beam hardening or
     /// scatter is not established; it is rendered as observed: `calvarialShiftHU` (per series, 8-30 HU;
     /// about 18 fits the GE exam) x (1 - smoothstep(0.2, 0.65, cavity / pi a b)), with pi a b the brain
-    /// envelope's widest axial section and the cavity counted on the centre plane. Without it the generator's vertex brain stays at 28-32 HU and a detector
-    /// trained on it calls the real vertex blood (every model up to candidates j1 and j2).
+    /// envelope's widest axial section and the cavity counted on the centre plane. Without it the
+    /// generator's vertex brain stays at 28-32 HU and a detector trained on it calls the real vertex
+    /// blood (every model up to candidates j1 and j2).
     static func calvarialShift(_ hu: inout [Float], tissue: [UInt8], _ c: PhantomCase) {
         guard c.calvarialShiftHU > 0 else { return }
         var cavity = 0
