@@ -51,6 +51,9 @@ public struct PhantomConfig: Sendable {
     /// The calvarial shift (`PhantomRenderer.calvarialShift`): intracranial tissue reads denser on slices
     /// whose cranial cavity is small (vertex, skull base). Off: exact HU, for tests.
     public var calvarialShift: Bool = true
+    /// Long tails of the in-plane point-spread (`PointSpreadTails`): brain near the skull reads
+    /// brighter over 5-10 mm, as on the real exam. Off by default until a model is trained on it.
+    public var pointSpreadTails: Bool = false
     /// Mimics (calcifications, beam hardening, dense bone); nil = drawn (richer in negatives).
     public var mimics: Bool?
     /// nil = drawn.
