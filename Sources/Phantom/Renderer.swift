@@ -231,13 +231,12 @@ public enum PhantomRenderer {
     /// blood (every model up to candidates j1 and j2).
     static func calvarialShift(_ hu: inout [Float], tissue: [UInt8], _ c: PhantomCase) {
         guard c.calvarialShiftHU > 0 else { return }
-        var cavity = 0
-        for t in tissue where Tissue(rawValue: t)?.isIntracranial == true { cavity += 1 }
-        guard cavity > 0 else { return }
-        let fraction = Double(cavity) * c.geometry.pixelSpacing * c.geometry.pixelSpacing / c.head.equatorialArea
+        let cavity = tissue.indices.filter { Tissue(rawValue: tissue[$0])?.isIntracranial == true }
+        guard !cavity.isEmpty else { return }
+        let fraction = Double(cavity.count) * c.geometry.pixelSpacing * c.geometry.pixelSpacing / c.head.equatorialArea
         let shift = Float(c.calvarialShiftHU * (1 - DetMath.smoothstep(0.2, 0.65, fraction)))
         guard shift > 0 else { return }
-        for idx in hu.indices where Tissue(rawValue: tissue[idx])?.isIntracranial == true { hu[idx] += shift }
+        for idx in cavity { hu[idx] += shift }
     }
 
     /// Separable binomial blur [1 4 6 4 1]/16 (sigma 1 pixel): the scanner's in-plane
