@@ -32,7 +32,7 @@ def main():
         for f in files:
             p = os.path.join(root, f)
             if f.endswith('.dcm'): work.append((p, os.path.join(out, f)))
-            elif os.path.islink(p) or True: shutil.copy2(p, os.path.join(out, f))
+            else: shutil.copy2(p, os.path.join(out, f))
     with Pool(jobs) as pool:
         for i, _ in enumerate(pool.imap_unordered(one, work, chunksize=16)):
             if i % 2000 == 0: print(i, '/', len(work), flush=True)

@@ -2,19 +2,14 @@
 Does a long-tailed in-plane PSF explain the real GE exam's bright band under the inner table?
 Applies out = (1-w1-w2) img + w1 G(s1) img + w2 G(s2) img to generated slices (HU, outside the field of
 view set to air) and compares the lateral depth profile with the real exam's mid-brain slices."""
-import sys, glob, os, itertools, numpy as np, pydicom
+import sys, os, itertools
+import numpy as np
 from scipy import ndimage as ndi
+from _series import cranial_cavity, load_hu_series
 def load(folder):
-    out=[]
-    for f in glob.glob(os.path.join(folder,'*.dcm')):
-        d=pydicom.dcmread(f); iop=np.array([float(v) for v in d.ImageOrientationPatient]); n=np.cross(iop[:3],iop[3:])
-        a=d.pixel_array.astype(np.float32)*float(d.RescaleSlope)+float(d.RescaleIntercept)
-        a[a<-1024]=-1000
-        out.append((float(np.dot(n,[float(v) for v in d.ImagePositionPatient])),a,float(d.PixelSpacing[0])))
-    return [(a,sp) for _,a,sp in sorted(out,key=lambda t:t[0])]
+    return [(a, sp) for a, sp, _ in load_hu_series(folder)]
 def profile(a, sp, bands=(1,2,3,4,6,9)):
-    bone=a>300; closed=ndi.binary_closing(bone,iterations=4); filled=ndi.binary_fill_holes(closed)
-    cav=filled&~closed; d=ndi.distance_transform_edt(cav)*sp
+    _,_,cav=cranial_cavity(a); d=ndi.distance_transform_edt(cav)*sp
     ys,xs=np.nonzero(cav); cx=xs.mean(); half=(xs.max()-xs.min())/2
     lat=np.zeros_like(cav); lat[:, :int(cx-half*0.5)]=True; lat[:, int(cx+half*0.5):]=True
     prof=[np.median(a[cav&lat&(d>=b)&(d<b+1)]) for b in bands]
