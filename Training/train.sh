@@ -23,6 +23,7 @@ WORK=${TRAIN_WORK:-$ROOT/build/train}
 SEED=${TRAIN_SEED:-2000}              # procedural series: seeds SEED .. SEED+COUNT-1 (train/val/test by seed)
 COUNT=${TRAIN_COUNT:-120}
 SLICES=${TRAIN_SLICES:-24}
+PSF=${TRAIN_PSF_TAILS:-0}             # 1: procedural series rendered with the skull's long point-spread tails (--psf-tails)
 GEN_JOBS=${TRAIN_GEN_JOBS:-3}         # generator processes in parallel (series i is seed+i either way)
 MORE_SEED=${TRAIN_MORE_SEED:-4000}    # stage 2 adds procedural series MORE_SEED .. +MORE_COUNT-1 (split by seed too)
 MORE_COUNT=${TRAIN_MORE_COUNT:-280}
@@ -87,13 +88,14 @@ gen_parallel() { # out seed count extra-args...: GEN_JOBS chunks in out/pK, labe
   merge_parts "$out"
 }
 mkdir -p "$WORK"
-gen_parallel "$WORK/procedural" "$SEED" "$COUNT" --slices "$SLICES"
+proc=(--slices "$SLICES"); [ "$PSF" = 1 ] && proc+=(--psf-tails)   # procedural only: real anatomy has its own
+gen_parallel "$WORK/procedural" "$SEED" "$COUNT" "${proc[@]}"
 # Real-anatomy insertions (bleeds in the real GE exam's slices): training uses seeds RTRAIN_* and
 # only the ordered slices RTRAIN_SLICES; the held-out set other seeds and only RTEST_SLICES.
 gen_parallel "$WORK/real-train" "$RTRAIN_SEED" "$RTRAIN_COUNT" --anatomy real --real-data "$REAL"
 gen "$WORK/real-anatomy" "$REAL_SEED" "$REAL_COUNT" --anatomy real --real-data "$REAL"
-gen_parallel "$WORK/procedural-more" "$MORE_SEED" "$MORE_COUNT" --slices "$SLICES"
-gen_parallel "$WORK/seqtrain" "$SEQ_SEED" "$SEQ_COUNT" --slices "$SLICES"
+gen_parallel "$WORK/procedural-more" "$MORE_SEED" "$MORE_COUNT" "${proc[@]}"
+gen_parallel "$WORK/seqtrain" "$SEQ_SEED" "$SEQ_COUNT" "${proc[@]}"
 # procedural5: both procedural sets in one folder (hard links), train/val/test by seed as before
 rm -rf "$WORK/procedural5"; mkdir -p "$WORK/procedural5"
 for d in "$WORK"/procedural/p*/; do cp -al "$d" "$WORK/procedural5/a-$(basename "$d")"; done
@@ -101,7 +103,7 @@ for d in "$WORK"/procedural-more/p*/; do cp -al "$d" "$WORK/procedural5/b-$(base
 merge_parts "$WORK/procedural5"
 [ "${TRAIN_DATA_ONLY:-0}" = 1 ] && exit 0
 
-PROV="ichtriage phantom --seed $SEED --count $COUNT --slices $SLICES and --seed $MORE_SEED --count $MORE_COUNT --slices $SLICES (procedural; train/val/test by seed); ichtriage phantom --seed $SEQ_SEED --count $SEQ_COUNT --slices $SLICES (sequence head only); ichtriage phantom --seed $RTRAIN_SEED --count $RTRAIN_COUNT --anatomy real (training, ordered slices $RTRAIN_SLICES); ichtriage phantom --seed $REAL_SEED --count $REAL_COUNT --anatomy real (held out, ordered slices $RTEST_SLICES)"
+PROV="ichtriage phantom --seed $SEED --count $COUNT ${proc[*]} and --seed $MORE_SEED --count $MORE_COUNT ${proc[*]} (procedural; train/val/test by seed); ichtriage phantom --seed $SEQ_SEED --count $SEQ_COUNT ${proc[*]} (sequence head only); ichtriage phantom --seed $RTRAIN_SEED --count $RTRAIN_COUNT --anatomy real (training, ordered slices $RTRAIN_SLICES); ichtriage phantom --seed $REAL_SEED --count $REAL_COUNT --anatomy real (held out, ordered slices $RTEST_SLICES)"
 cd "$ROOT/Training"
 common=(--extra-train "real-train=$WORK/real-train" --extra-train-slices "$RTRAIN_SLICES"
         --extra-test "real-anatomy=$WORK/real-anatomy" --extra-test-slices "$RTEST_SLICES" --real "$REAL"
