@@ -171,8 +171,8 @@ def add_test(argv=None) -> int:
         e = evaluate_set(folder, os.path.join(a.work, "model-float32.onnx"), os.path.join(a.bundle, "model.onnx"),
                          thr, a.threads, parse_slice_ranges(a.slices))
         results["evaluation"].setdefault("extra_tests", {})[name] = e
-        results.setdefault("added_tests", []).append("python -m ichtrain add-test " + " ".join(map(shlex.quote, argv or sys.argv[2:])))
         print(f"{name}: {len(e['series'])} series, int8 slice weighted log loss {e['int8']['slice']['weighted_log_loss']:.4f}")
+    results.setdefault("added_tests", []).append("python -m ichtrain add-test " + " ".join(map(shlex.quote, argv or sys.argv[2:])))
     write_reports(a.bundle, results)
     bundle.write_manifest(a.bundle, name=m["name"], version=m["version"], thresholds=thr,
                           threshold_notes=m["threshold_rule"], calibration_id=m["calibration_id"],

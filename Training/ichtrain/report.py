@@ -203,7 +203,7 @@ def render(r: dict) -> str:
         out += ["", f"Same series decision (any), int8 vs float32: {c['series_same_decision']}/{c['series_total']}.",
                 *_critical_lines(e["int8"]), *_by_kind_lines(e), ""]
         for level in ("slice", "series"):
-            out += [f"### int8, {level} level ('{name}', {e['int8'][level]['n']} {level}s)", ""]
+            out += [f"### int8, {level} level ('{name}', {e['int8'][level]['n']} {'series' if level == 'series' else level + 's'})", ""]
             out += _table(e["int8"][level]) + [""]
     out += ["## Operating points", "",
             "Chosen on the validation split with the int8 model at series level (series score = max over "

@@ -76,10 +76,11 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
     assert len(cs["series"]) == 2 and cs["calibration_id"] == m["calibration_id"]
     # more held-out sets can be added to an existing bundle (re-hashed, still verifying)
     r = subprocess.run([sys.executable, "-m", "ichtrain", "add-test", "--bundle", str(bundle), "--work", str(work),
-                        f"again={data}"], cwd=TRAINING, capture_output=True, text=True)
+                        f"again={data}", f"againb={data}"], cwd=TRAINING, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     ev2 = json.loads((bundle / "evaluation.json").read_text())
-    assert "again" in ev2["evaluation"]["extra_tests"] and verify(str(bundle)) == []
+    assert {"again", "againb"} <= set(ev2["evaluation"]["extra_tests"]) and verify(str(bundle)) == []
+    assert len(ev2["added_tests"]) == 1, ev2["added_tests"]  # one command line per run, not per set
     assert "'again'" in (bundle / "EVALUATION.md").read_text()
     kind = ev2["evaluation"]["extra_tests"]["again"]["int8"]["by_kind"]  # positives; each distinct negative once
     assert kind["positive_series"] + kind["negative_series"] == len(ev2["evaluation"]["extra_tests"]["again"]["series"])
