@@ -109,6 +109,7 @@ public struct ReferenceSeries: Sendable {
             config.pixelSpacing = 0.9
             config.partialVolume = false
             config.calvarialShift = false
+            config.pointSpreadTails = false
             let phantom = PhantomRenderer.render(try PhantomCase(config))
             let root = building.appendingPathComponent(member.name)
             var writer = try DatasetWriter(root: root)

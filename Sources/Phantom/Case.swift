@@ -52,8 +52,8 @@ public struct PhantomConfig: Sendable {
     /// whose cranial cavity is small (vertex, skull base). Off: exact HU, for tests.
     public var calvarialShift: Bool = true
     /// Long tails of the in-plane point-spread (`PointSpreadTails`): brain near the skull reads
-    /// brighter over 5-10 mm, as on the real exam. Off by default until a model is trained on it.
-    public var pointSpreadTails: Bool = false
+    /// brighter over 5-10 mm, as on the real exam. Off: the in-plane blur alone (exact-HU tests).
+    public var pointSpreadTails: Bool = true
     /// Mimics (calcifications, beam hardening, dense bone); nil = drawn (richer in negatives).
     public var mimics: Bool?
     /// nil = drawn.

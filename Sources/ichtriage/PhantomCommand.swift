@@ -45,8 +45,8 @@ struct PhantomCommand: ParsableCommand {
     @Option(help: "Folder of real head CT exams for --anatomy real (default: $ICHTRIAGE_SHARED_DATA or ../shared/data/real-head-ct).")
     var realData: String?
 
-    @Flag(help: "Render the long tails of the in-plane point-spread (brain near the skull brighter over 5-10 mm, as on the real exam; docs/phantom.md). Procedural anatomy only.")
-    var psfTails = false
+    @Flag(inversion: .prefixedNo, help: "Render the long tails of the in-plane point-spread (brain near the skull brighter over 5-10 mm, as on the real exam; docs/phantom.md). Procedural anatomy only. (default: on)")
+    var psfTails: Bool?
 
     @Flag(help: "Print a JSON report instead of text.")
     var json = false
@@ -60,8 +60,8 @@ struct PhantomCommand: ParsableCommand {
         if let t = tilt, !(-30...30).contains(t) { throw ValidationError("--tilt must be -30...30 degrees") }
         guard (16...1024).contains(matrix) else { throw ValidationError("--matrix must be 16...1024") }
         guard seed <= UInt64.max - UInt64(count) else { throw ValidationError("--seed too large for --count") }
-        if anatomy == "real" && (slices != nil || thickness != nil || tilt != nil || matrix != 512 || psfTails) {
-            throw ValidationError("--slices, --thickness, --tilt, --matrix and --psf-tails do not apply to --anatomy real (the real exams fix them)")
+        if anatomy == "real" && (slices != nil || thickness != nil || tilt != nil || matrix != 512 || psfTails != nil) {
+            throw ValidationError("--slices, --thickness, --tilt, --matrix and --[no-]psf-tails do not apply to --anatomy real (the real exams fix them)")
         }
     }
 
@@ -82,7 +82,7 @@ struct PhantomCommand: ParsableCommand {
             config.sliceThickness = thickness
             config.tiltDegrees = tilt
             config.matrix = matrix
-            config.pointSpreadTails = psfTails
+            if let psfTails { config.pointSpreadTails = psfTails }
             let series: GeneratedSeries
             if let real {
                 series = try real.render(config)

@@ -14,6 +14,7 @@ func smallConfig(seed: UInt64, subtypes: [Subtype]?, slices: Int = 10, thickness
     c.noise = noise
     c.partialVolume = partialVolume
     c.calvarialShift = partialVolume   // exact-HU renders stay exact
+    c.pointSpreadTails = partialVolume
     c.mimics = mimics
     c.tiltDegrees = 0
     return c
