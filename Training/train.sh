@@ -86,7 +86,9 @@ gen_parallel() { # out seed count extra-args...: GEN_JOBS chunks in out/pK, labe
   merge_parts "$out"
 }
 mkdir -p "$WORK"
-proc=(--slices "$SLICES"); [ "$PSF" = 1 ] || proc+=(--no-psf-tails)   # procedural only: real anatomy has its own
+# procedural only (real anatomy has its own); explicit either way, so that data rendered before the
+# tails were the generator's default (same arguments, no flag) is not taken for finished
+proc=(--slices "$SLICES"); if [ "$PSF" = 1 ]; then proc+=(--psf-tails); else proc+=(--no-psf-tails); fi
 gen_parallel "$WORK/procedural" "$SEED" "$COUNT" "${proc[@]}"
 # Real-anatomy insertions (bleeds in the real GE exam's slices): training uses seeds RTRAIN_* and
 # only the ordered slices RTRAIN_SLICES; the held-out set other seeds and only RTEST_SLICES.
