@@ -80,29 +80,28 @@ enum PointSpreadTails {
     static func gaussian(_ a: [Float], _ m: Int, radius r: Int) -> [Float] {
         guard r > 0 else { return a }
         var x = a, t = [Float](repeating: 0, count: a.count)
-        let scale = 1 / Float(2 * r + 1)
-        for _ in 0..<3 {
-            for i in 0..<m {
-                let row = i * m
-                for j in 0..<m {
-                    var sum: Float = 0
-                    for d in -r...r { sum += x[row + min(max(j + d, 0), m - 1)] }
-                    t[row + j] = sum * scale
-                }
+        for alongColumns in [false, true] {
+            for _ in 0..<3 {
+                boxPass(x, into: &t, m, radius: r, alongColumns: alongColumns)
+                swap(&x, &t)
             }
-            swap(&x, &t)
-        }
-        for _ in 0..<3 {
-            for i in 0..<m {
-                for j in 0..<m {
-                    var sum: Float = 0
-                    for d in -r...r { sum += x[min(max(i + d, 0), m - 1) * m + j] }
-                    t[i * m + j] = sum * scale
-                }
-            }
-            swap(&x, &t)
         }
         return x
+    }
+
+    /// One box of 2r+1 pixels along each row (or column) of the m x m image x, written to t.
+    private static func boxPass(_ x: [Float], into t: inout [Float], _ m: Int, radius r: Int, alongColumns: Bool) {
+        let scale = 1 / Float(2 * r + 1)
+        let step = alongColumns ? m : 1   // from one pixel of the line to the next
+        for i in 0..<m {
+            for j in 0..<m {
+                let k = alongColumns ? i : j   // the pixel's place along its line
+                let first = i * m + j - k * step
+                var sum: Float = 0
+                for d in -r...r { sum += x[first + min(max(k + d, 0), m - 1) * step] }
+                t[i * m + j] = sum * scale
+            }
+        }
     }
 }
 

@@ -37,10 +37,8 @@ final class PointSpreadTailsTests: XCTestCase {
         off.pointSpreadTails = false
         let tailed = try render(on), plain = try render(off)
         XCTAssertEqual(try render(on).slices.map(\.stored), tailed.slices.map(\.stored), "same pixels every time")
-        let widest = tailed.slices.indices.max { x, y in
-            tailed.slices[x].tissue.filter { tissue($0).isIntracranial }.count
-                < tailed.slices[y].tissue.filter { tissue($0).isIntracranial }.count
-        }!
+        let cavity = tailed.slices.map { $0.tissue.filter { tissue($0).isIntracranial }.count }
+        let widest = cavity.indices.max { cavity[$0] < cavity[$1] }!
         let a = tailed.slices[widest], b = plain.slices[widest]
         let m = 192
         // Distance (4-neighbour steps) from the nearest skull pixel, by a breadth-first search.
