@@ -1,5 +1,5 @@
 """What the diagnostics share: a folder's slices in HU, ordered along the normal (the toolkit's own
-pixel_spec, to_hu and slice_order), and the cranial cavity of one slice."""
+pixel_spec, to_hu and slice_order), the two-component point-spread, and the cranial cavity of one slice."""
 import glob, os, sys
 import numpy as np, pydicom
 from scipy import ndimage as ndi
@@ -19,6 +19,14 @@ def load_hu_series(folder):
     order = slice_order([d.ImagePositionPatient for d in ds], ds[0].ImageOrientationPatient)
     return [(np.maximum(to_hu(ds[i].pixel_array, pixel_spec(ds[i])), -1024), float(ds[i].PixelSpacing[0]),
              float(np.dot([float(v) for v in ds[i].ImagePositionPatient], normal))) for i in order]
+
+
+def two_gaussian_psf(a, sp, w1, s1, w2, s2):
+    """(1-w1-w2) a + w1 G(s1 mm) a + w2 G(s2 mm) a, edges clamped; a zero weight skips its Gaussian."""
+    out = (1 - w1 - w2) * a
+    if w1: out = out + w1 * ndi.gaussian_filter(a, s1 / sp, mode='nearest')
+    if w2: out = out + w2 * ndi.gaussian_filter(a, s2 / sp, mode='nearest')
+    return out
 
 
 def cranial_cavity(hu):

@@ -2,7 +2,7 @@
 (UIDs, labels and masks unchanged): out = (1-w1-w2) img + w1 G(s1) img + w2 G(s2) img, in HU, outside
 the field of view as air; padding kept. usage: psf_apply.py SRC DST [jobs]"""
 import sys, os, glob, shutil, numpy as np, pydicom
-from scipy import ndimage as ndi
+from _series import two_gaussian_psf
 from multiprocessing import Pool
 W1, S1, W2, S2 = 0.10, 2.0, 0.05, 8.0
 def one(args):
@@ -15,7 +15,7 @@ def one(args):
     outside = (raw == pad) if pad is not None else np.zeros(raw.shape, bool)
     a = hu.copy(); a[outside] = -1000; a[a < -1024] = -1000
     sp = float(d.PixelSpacing[0])
-    b = (1 - W1 - W2) * a + W1 * ndi.gaussian_filter(a, S1 / sp, mode='nearest') + W2 * ndi.gaussian_filter(a, S2 / sp, mode='nearest')
+    b = two_gaussian_psf(a, sp, W1, S1, W2, S2)
     st = np.rint((b - icpt) / slope)
     info = np.iinfo(raw.dtype)
     lo = 0 if d.PixelRepresentation == 0 else -1024 - icpt

@@ -5,7 +5,7 @@ view set to air) and compares the lateral depth profile with the real exam's mid
 import sys, os, itertools
 import numpy as np
 from scipy import ndimage as ndi
-from _series import cranial_cavity, load_hu_series
+from _series import cranial_cavity, load_hu_series, two_gaussian_psf as psf
 def load(folder):
     return [(a, sp) for a, sp, _ in load_hu_series(folder)]
 def profile(a, sp, bands=(1,2,3,4,6,9)):
@@ -15,11 +15,6 @@ def profile(a, sp, bands=(1,2,3,4,6,9)):
     prof=[np.median(a[cav&lat&(d>=b)&(d<b+1)]) for b in bands]
     centre=np.median(a[cav&(d>25)]) if (cav&(d>25)).sum()>100 else np.nan
     return np.array(prof), centre
-def psf(a, sp, w1, s1, w2, s2):
-    out=(1-w1-w2)*a
-    if w1: out=out+w1*ndi.gaussian_filter(a, s1/sp, mode='nearest')
-    if w2: out=out+w2*ndi.gaussian_filter(a, s2/sp, mode='nearest')
-    return out
 real=load(os.path.join(os.environ.get('ICHTRIAGE_SHARED_DATA', '../shared/data/real-head-ct'), 'ge-hispeed-human'))
 R=[profile(a,sp) for a,sp in real[15:21]]
 rp=np.mean([p-c for p,c in R],axis=0); print('real mid-brain excess over centre by band 1-2,2-3,3-4,4-5,6-7,9-10 mm:', np.round(rp,1), 'centre', np.round([c for _,c in R],0))
