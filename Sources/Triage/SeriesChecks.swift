@@ -22,7 +22,16 @@ enum SeriesChecks {
         /// Width (mm) of the body outline on the row through the tissue's centroid; 0 when no tissue.
         var outlineWidthMm: Double
         var airFraction: Double
+        /// Pixels inside the filled outline: tissue above -300 HU and whatever it encloses (air inside a
+        /// skull included), so the check below can pick the slices that cut the head widest.
+        var enclosedPixels = 0
+        /// Share of the enclosed pixels that are soft tissue, brain or blood (`softTissueHU`).
+        var softTissueFraction = 0.0
     }
+
+    /// Brain (20 to 45 HU), blood (50 to 90), CSF (0 to 15), scalp and muscle all lie here; air, fat and
+    /// bone do not.
+    static let softTissueHU: ClosedRange<Float> = -20...100
 
     static func stats(hu: [Float], rows: Int, columns: Int, columnSpacingMm: Double) -> ImageStats {
         var air = 0, tissue = 0
@@ -44,7 +53,32 @@ enum SeriesChecks {
             last = x
         }
         let width = first < 0 ? 0 : Double(last - first + 1) * columnSpacingMm
-        return ImageStats(outlineWidthMm: width, airFraction: airFraction)
+        let enclosed = enclosedByTissue(hu: hu, rows: rows, columns: columns)
+        var soft = 0
+        for p in 0..<hu.count where enclosed[p] && softTissueHU.contains(hu[p]) { soft += 1 }
+        let inside = enclosed.reduce(0) { $1 ? $0 + 1 : $0 }
+        return ImageStats(outlineWidthMm: width, airFraction: airFraction, enclosedPixels: inside,
+                          softTissueFraction: inside == 0 ? 0 : Double(soft) / Double(inside))
+    }
+
+    /// Tissue above -300 HU and every pixel it encloses: the complement of what can be reached from the
+    /// image border through pixels at or below -300 HU (4-connected flood fill).
+    static func enclosedByTissue(hu: [Float], rows: Int, columns: Int) -> [Bool] {
+        var outside = [Bool](repeating: false, count: rows * columns)
+        var stack: [Int] = []
+        func visit(_ p: Int) {
+            if !outside[p] && hu[p] <= -300 { outside[p] = true; stack.append(p) }
+        }
+        for x in 0..<columns { visit(x); visit((rows - 1) * columns + x) }
+        for y in 0..<rows { visit(y * columns); visit(y * columns + columns - 1) }
+        while let p = stack.popLast() {
+            let y = p / columns, x = p % columns
+            if x > 0 { visit(p - 1) }
+            if x + 1 < columns { visit(p + 1) }
+            if y > 0 { visit(p - columns) }
+            if y + 1 < rows { visit(p + columns) }
+        }
+        return outside.map { !$0 }
     }
 
     /// A reason from the images: empty, or a body outline of the wrong size for a head.
@@ -61,7 +95,26 @@ enum SeriesChecks {
         if median < config.minimumHeadWidthMm {
             return "not a head: body outline only \(format(median)) mm wide (median over slices), at least \(format(config.minimumHeadWidthMm)) mm expected"
         }
+        // A skull with air inside (a QA head phantom) has the right outline but nothing for the detector
+        // to read; it must not be triaged as a head. The slices that cut the head widest decide, so
+        // the skull base and the vertex (more bone, less brain) do not.
+        if config.minimumSoftTissueFraction > 0 {
+            let (soft, widest) = softTissueShare(nonEmpty)
+            if soft < config.minimumSoftTissueFraction {
+                return "no brain: inside the head outline only \(Int((soft * 100).rounded())) % of the pixels are soft tissue "
+                    + "(-20 to 100 HU; median over the \(widest) widest slices), at least "
+                    + "\(Int((config.minimumSoftTissueFraction * 100).rounded())) % expected; an air-filled phantom?"
+            }
+        }
         return nil
+    }
+
+    /// The soft-tissue check's figure: the median `softTissueFraction` over the slices that enclose at
+    /// least half as many pixels as the widest one, and how many slices those are.
+    static func softTissueShare(_ stats: [ImageStats]) -> (share: Double, slices: Int) {
+        let widest = stats.map(\.enclosedPixels).max() ?? 0
+        let fractions = stats.filter { Double($0.enclosedPixels) >= 0.5 * Double(widest) }.map(\.softTissueFraction).sorted()
+        return fractions.isEmpty ? (0, 0) : (fractions[fractions.count / 2], fractions.count)
     }
 
     static func format(_ v: Double) -> String { String(format: "%.1f", v) }

@@ -18,6 +18,11 @@ public struct TriageConfiguration: Sendable, Equatable {
     /// Image check: fraction of air (under -500 HU, padding included) above which a slice is empty;
     /// when every slice is empty the series is NOT ANALYSABLE.
     public var maximumAirFraction = 0.98
+    /// Image check: over the slices that enclose at least half the area of the widest, the median share
+    /// of soft tissue (-20 to 100 HU) inside the head outline. The GE head measures 0.62 and 100 generated
+    /// heads 0.55 or more; the Philips skull phantom (air and plastic inserts inside) 0.05. Below this
+    /// the series is NOT ANALYSABLE ("no brain"). 0 turns the check off.
+    public var minimumSoftTissueFraction = 0.2
     /// SUSPECT starts at this fraction of a label's operating threshold when the bundle gives no
     /// `suspect_thresholds` (see docs/triage.md, "Decision").
     public var suspectFraction = 0.5

@@ -28,6 +28,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(help: "Also render key images for NEGATIVE series (the most probable 'any' slice).")
     var keyImagesAlways = false
 
+    @Flag(help: "Triage a series even when the image check finds no brain inside the head outline (NOT ANALYSABLE 'no brain', e.g. an air-filled skull phantom), to see what the model makes of it.")
+    var skipBrainCheck = false
+
     @Flag(help: ArgumentHelp("Run the CNN on each slice before the series counts as complete, as the service does while slices arrive (incremental inference); timingsMs then times only what remains at completion, and timingsMs.preparedBeforeCompletion (not in total) the CNN work done before.", visibility: .default))
     var incremental = false
 
@@ -47,6 +50,7 @@ struct AnalyzeCommand: ParsableCommand {
         config.threads = threads
         config.keyImagesForNegatives = keyImagesAlways
         config.inputDumpFolder = dumpInput
+        if skipBrainCheck { config.minimumSoftTissueFraction = 0 }
         let modelFolder = model.map { URL(fileURLWithPath: $0) } ?? ModelBundle.defaultFolder()
         let pipeline = TriagePipeline(configuration: config, modelFolder: modelFolder)
         let outputs = TriageOutputs(root: URL(fileURLWithPath: out))

@@ -50,15 +50,19 @@ final class RealServiceTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.stderr)
         let log = run.stderr
 
-        // Both series analysed: the GE series and the Philips S2010 series (its localizer and
-        // secondary captures are skipped).
+        // Both series done: the GE series and the Philips S2010 series (its localizer and secondary
+        // captures are skipped). The GE head is triaged; the Philips skull phantom, air inside, is NOT
+        // ANALYSABLE ("no brain").
         let store = try JobStore(path: path("state/ichtriage.sqlite"))
         let jobs = try store.jobs()
         XCTAssertEqual(jobs.count, 2, "jobs: \(jobs.map(\.series))\n\(log)")
         XCTAssertTrue(jobs.allSatisfy { $0.state == .done }, "\(jobs.map(\.state))")
-        let tiers = try store.alerts().map(\.tier)
-        XCTAssertEqual(tiers.count, 2)
-        XCTAssertFalse(tiers.contains("NOT_ANALYSABLE"), "both exams are analysable: \(tiers)")
+        let alerts = try store.alerts()
+        XCTAssertEqual(alerts.count, 2)
+        let refused = alerts.filter { $0.tier == "NOT_ANALYSABLE" }
+        XCTAssertEqual(refused.count, 1, "one exam triaged, the phantom refused: \(alerts.map(\.tier))")
+        let reasons = try refused.map { (try JSONSerialization.jsonObject(with: $0.record) as? [String: Any])?["reason"] as? String ?? "" }
+        XCTAssertTrue(reasons.allSatisfy { $0.hasPrefix("no brain:") }, "\(reasons)")
 
         // No patient name or ID from any header the service read.
         var identifiers = Set<String>()
