@@ -156,6 +156,29 @@ struct Canvas {
         return ""
     }
 
+    /// `text` broken at spaces into lines that fit `maxWidth` at `size`, at most `maxLines` (the last one
+    /// ellipsized when text remains; a word wider than a line is ellipsized on its own line).
+    func wrapped(_ text: String, bold: Bool, size: Double, maxWidth: Double, maxLines: Int) -> [String] {
+        var lines: [String] = []
+        var current = ""
+        var words = text.split(separator: " ").map(String.init)[...]
+        while let word = words.first, lines.count < maxLines {
+            let candidate = current.isEmpty ? word : current + " " + word
+            if current.isEmpty || textWidth(candidate, bold: bold, size: size) <= maxWidth {
+                current = candidate
+                words = words.dropFirst()
+            } else {
+                lines.append(current)
+                current = ""
+            }
+        }
+        if !current.isEmpty && lines.count < maxLines { lines.append(current) }
+        if let last = lines.last, !words.isEmpty {
+            lines[lines.count - 1] = ellipsized(last + " " + words.joined(separator: " "), bold: bold, size: size, maxWidth: maxWidth)
+        }
+        return lines
+    }
+
     enum Align { case left, centre, right }
 
     /// Draws one line with its baseline at `baseline`, shrinking then ellipsizing to fit `maxWidth`.

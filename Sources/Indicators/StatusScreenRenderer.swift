@@ -279,9 +279,13 @@ struct ScreenLayout {
         if record.tier == .notAnalysable {
             y += 5 * unit
             canvas.text("Not analysable:", x: r.x, baseline: y, size: 4 * unit, colour: .text, bold: true, maxWidth: r.w)
-            y += 5 * unit
-            canvas.text(record.reason ?? "no reason recorded", x: r.x, baseline: y, size: 4 * unit, colour: .text,
-                        maxWidth: r.w, minScale: 0.5)
+            // Reasons are sentences (docs/triage.md): wrapped over the room left above the model line.
+            let size = 3.3 * unit, lineHeight = 4.4 * unit
+            let room = max(1, Int((r.maxY - 4 * unit - y) / lineHeight))
+            for line in canvas.wrapped(record.reason ?? "no reason recorded", bold: false, size: size, maxWidth: r.w, maxLines: room) {
+                y += lineHeight
+                canvas.text(line, x: r.x, baseline: y, size: size, colour: .text, maxWidth: r.w)
+            }
         } else {
             let style = TierStyle(record.tier)
             for label in HemorrhageLabel.allCases {

@@ -68,6 +68,32 @@ final class StatusScreenTests: XCTestCase {
                        ["crit-new", "crit-old", "crit-acked", "suspect", "na", "neg-new"])
     }
 
+    /// A NOT ANALYSABLE reason is a sentence: a long one wraps onto further lines instead of being cut
+    /// to one, on every common panel.
+    func testLongNotAnalysableReasonWraps() throws {
+        let renderer = try StatusScreenRenderer(config: Fixtures.config())
+        func frame(_ reason: String, _ size: PanelSize) throws -> Frame {
+            var record = Fixtures.record(series: "na", tier: .notAnalysable, completed: "2026-11-29T14:17:00Z")
+            record.reason = reason
+            return try renderer.render(ScreenState(alerts: [ScreenAlert(record: record, thumbnailFiles: [])],
+                                                   health: Fixtures.health(), now: Fixtures.now), size: size)
+        }
+        let short = "no brain:"
+        let long = short + " inside the head outline only 5 % of the pixels are soft tissue (-20 to 100 HU; median over"
+            + " the 16 widest slices), at least 20 % expected; an air-filled phantom?"
+        for landscape in PanelSize.common {
+            for size in [landscape, PanelSize(width: landscape.height, height: landscape.width)] {
+                let a = try frame(short, size), b = try frame(long, size)
+                // Rows where the two frames differ, grouped into runs: one run per line of text.
+                let rows = (0..<size.height).filter { y in
+                    (0..<size.width).contains { a.pixels[y * size.width + $0] != b.pixels[y * size.width + $0] }
+                }
+                let runs = rows.indices.filter { $0 == 0 || rows[$0] > rows[$0 - 1] + 1 }.count
+                XCTAssertGreaterThanOrEqual(runs, 2, "\(size.width)x\(size.height): the long reason is on one line")
+            }
+        }
+    }
+
     func testIdentifiersAreConfigurable() throws {
         var config = Fixtures.config()
         let state = ScreenState(alerts: [try Fixtures.criticalAlert()], health: Fixtures.health(), now: Fixtures.now)
