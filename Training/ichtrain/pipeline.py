@@ -25,6 +25,9 @@ from .model import count_macs
 from .train import (TrainConfig, build_detector, fit_pca, fit_temperature, fold_temperature, slice_outputs,
                     train_sequence, train_slices)
 
+SEQ_DATA_CHUNK = 32  # --seq-data series decoded at once (about 0.6 GB of float32 slices at 24 per series)
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m ichtrain pipeline", description=__doc__)
     ap.add_argument("--data", required=True, help="folder with the DICOM slices (any nesting)")
@@ -360,7 +363,11 @@ def main(argv=None) -> int:
         log(f"sequence head on {len(outs)} validation series (out-of-fold); the other {len(parts['val'])} "
             "fit temperature, int8 calibration choice and thresholds")
     elif a.seq_train == "seq-data":
-        outs = [slice_outputs(net, x) for x in load_many(seq_series, a.load_workers)]
+        # A chunk of series at a time: hundreds of series of float32 slices would not fit in memory
+        # next to the training split, and only the CNN's outputs are kept.
+        outs = []
+        for k in range(0, len(seq_series), SEQ_DATA_CHUNK):
+            outs += [slice_outputs(net, x) for x in load_many(seq_series[k:k + SEQ_DATA_CHUNK], a.load_workers)]
         seq_lab = [s.labels for s in seq_series]
         pca_src = None
         log(f"sequence head on {len(outs)} --seq-data series ({sum(len(l) for l in seq_lab)} slices; out-of-fold)")
