@@ -54,9 +54,11 @@ enum SeriesChecks {
         }
         let width = first < 0 ? 0 : Double(last - first + 1) * columnSpacingMm
         let enclosed = enclosedByTissue(hu: hu, rows: rows, columns: columns)
-        var soft = 0
-        for p in 0..<hu.count where enclosed[p] && softTissueHU.contains(hu[p]) { soft += 1 }
-        let inside = enclosed.reduce(0) { $1 ? $0 + 1 : $0 }
+        var inside = 0, soft = 0
+        for p in 0..<hu.count where enclosed[p] {
+            inside += 1
+            if softTissueHU.contains(hu[p]) { soft += 1 }
+        }
         return ImageStats(outlineWidthMm: width, airFraction: airFraction, enclosedPixels: inside,
                           softTissueFraction: inside == 0 ? 0 : Double(soft) / Double(inside))
     }
