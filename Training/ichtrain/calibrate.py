@@ -95,6 +95,18 @@ def quantize(float_path: str, int8_path: str, calib_series: list[np.ndarray], me
     return settings
 
 
+def logit_gap(probs_int8: np.ndarray, probs_float: np.ndarray, eps: float = 1e-6) -> float:
+    """Mean |logit(int8) - logit(float32)| over every slice and label: how far quantization moves the
+    outputs, whatever the labels (`--calib-method auto` keeps the calibration with the smaller gap).
+    Probabilities are clipped to [eps, 1-eps] so that saturated outputs count as equal."""
+    def logit(p):
+        p = np.clip(np.asarray(p, dtype=np.float64), eps, 1 - eps)
+        return np.log(p) - np.log1p(-p)
+    if probs_int8.shape != probs_float.shape:
+        raise ValueError(f"shapes differ: {probs_int8.shape} vs {probs_float.shape}")
+    return float(np.mean(np.abs(logit(probs_int8) - logit(probs_float))))
+
+
 def conv_sensitivity(float_path: str, work_path: str, calib_series: list[np.ndarray], val_series: list[np.ndarray],
                      val_labels: list[np.ndarray], threads: int = 2, log=print) -> list[tuple[str, float]]:
     """The validation weighted log loss of the int8 model (MinMax ranges) with each CNN Conv left

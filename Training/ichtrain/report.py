@@ -107,11 +107,16 @@ def _calibration_lines(ev: dict, r: dict) -> list[str]:
             if m == "chosen":
                 continue
             tst = d.get("test") or {}
-            rows.append(f"{m}: validation {100 * d['val_relative_change']:+.2f} %, test "
+            gap = d.get("val_mean_abs_logit_gap")
+            rows.append(f"{m}: validation {100 * d['val_relative_change']:+.2f} %"
+                        + (f" (mean |logit gap| {gap:.4f})" if gap is not None else "") + ", test "
                         f"{_f(None if tst.get('relative_change') is None else 100 * tst['relative_change'], 2)} % "
                         f"(same series decision {tst.get('series_same_decision')}/{tst.get('series_total')})")
-        out += ["", f"int8 activation ranges: both made, {cm['chosen']} kept (int8 log loss closer to float32 on the "
-                "validation split; test figures only reported). Relative change int8 vs float32: " + "; ".join(rows) + "."]
+        by_gap = any("val_mean_abs_logit_gap" in d for k, d in cm.items() if k != "chosen")  # bundles before k7: by loss
+        why = ("int8 outputs closest to float32's on the validation split: the smaller mean |logit(int8) - logit(float32)|"
+               if by_gap else "int8 log loss closer to float32 on the validation split")
+        out += ["", f"int8 activation ranges: both made, {cm['chosen']} kept ({why}; test figures only reported). "
+                "Relative change int8 vs float32: " + "; ".join(rows) + "."]
     kept = (r.get("quantization") or {}).get("float_convs") or []
     for key, on in (("int8_sensitivity", "validation"), ("int8_sensitivity_extra_val", "the --extra-val sets'")):
         sens = ev.get(key) or []

@@ -109,7 +109,10 @@ def test_pipeline_trains_quantizes_calibrates_packages(tmp_path, real_data):
     assert ev3["train_config"]["slice_net_from"] == str(work / "detector.pt") and ev3["train_config"]["seq_views"] == 1
     assert "each also in 1 augmented views" in r.stdout
     assert set(ev3["train_config"]["temperature"]) == set(m["thresholds"])
-    assert ev3["evaluation"]["calibration_methods"]["chosen"] in ("MinMax", "Percentile")
+    cm = ev3["evaluation"]["calibration_methods"]
+    gaps = {k: cm[k]["val_mean_abs_logit_gap"] for k in ("MinMax", "Percentile")}
+    assert cm["chosen"] == min(gaps, key=gaps.get) and all(g > 0 for g in gaps.values())
+    assert "closest to float32's on the validation split" in (bundle2 / "EVALUATION.md").read_text()
     a = run_onnx(str(work / "model-float32.onnx"), x)
     b = run_onnx(str(work2 / "model-float32.onnx"), x)
     np.testing.assert_allclose(b[1], a[1], atol=1e-4)

@@ -3,7 +3,7 @@ import numpy as np
 import onnx
 import torch
 
-from ichtrain.calibrate import choose_thresholds, equal_length_chunks, float_tail_nodes, quantize
+from ichtrain.calibrate import choose_thresholds, equal_length_chunks, float_tail_nodes, logit_gap, quantize
 from ichtrain.export import OnnxRunner, check_ops, export_onnx, run_onnx
 from ichtrain.model import Detector, SequenceHead, SliceNet
 from ichtrain.train import fit_pca
@@ -115,3 +115,18 @@ def test_subtype_thresholds_add_no_alerts_beyond_any():
     assert "raised from" in why["b"] and "sensitivity now 0.50" in why["b"] and "raised" not in why["c"]
     with pytest.raises(ValueError):
         choose_thresholds(y, p, names, subtype_rule="other")
+
+
+def test_logit_gap_measures_how_far_int8_moves_the_outputs():
+    """`--calib-method auto` keeps the calibration with the smaller gap: it must be 0 for identical
+    outputs, the mean logit distance otherwise, blind to saturation beyond the clip, and refuse
+    outputs of another shape (another series order would compare the wrong slices)."""
+    sig = lambda z: 1 / (1 + np.exp(-z))
+    z = np.random.default_rng(0).normal(size=(10, 6))
+    assert logit_gap(sig(z), sig(z)) == pytest.approx(0, abs=1e-9)
+    assert logit_gap(sig(z + 0.5), sig(z)) == pytest.approx(0.5, rel=1e-6)
+    shift = np.where(np.arange(6) < 3, 0.2, -0.6)  # per label: mean |shift| = 0.4
+    assert logit_gap(sig(z + shift), sig(z)) == pytest.approx(0.4, rel=1e-6)
+    assert logit_gap(np.ones((2, 6)), np.full((2, 6), 1 - 1e-9)) == pytest.approx(0, abs=1e-6)
+    with pytest.raises(ValueError):
+        logit_gap(sig(z), sig(z[:9]))
