@@ -30,6 +30,8 @@ SEQ_SEED=${TRAIN_SEQ_SEED:-3000}      # series only the sequence head trains on 
 SEQ_COUNT=${TRAIN_SEQ_COUNT:-96}
 SEQ2_SEED=${TRAIN_SEQ2_SEED:-3100}    # and more of them (0.6.1; TRAIN_SEQ2_COUNT=0 leaves them out, as 0.6.0)
 SEQ2_COUNT=${TRAIN_SEQ2_COUNT:-200}
+SEQ3_SEED=${TRAIN_SEQ3_SEED:-3300}    # and a third set (candidates k6: 400, k7: 200; 0 leaves it out)
+SEQ3_COUNT=${TRAIN_SEQ3_COUNT:-0}
 RTRAIN_SEED=${TRAIN_REAL_TRAIN_SEED:-910000}  # real-anatomy insertions for training ...
 RTRAIN_COUNT=${TRAIN_REAL_TRAIN_COUNT:-120}
 RTRAIN_SLICES=${TRAIN_REAL_TRAIN_SLICES:-0-6,14-20}   # ... only these ordered slices of the real exam
@@ -104,6 +106,10 @@ seq=(--seq-data "seqtrain=$WORK/seqtrain"); seqprov="--seed $SEQ_SEED --count $S
 if [ "$SEQ2_COUNT" != 0 ]; then
   gen_parallel "$WORK/seqtrain2" "$SEQ2_SEED" "$SEQ2_COUNT" "${proc[@]}"
   seq+=(--seq-data "seqtrain2=$WORK/seqtrain2"); seqprov+=" and --seed $SEQ2_SEED --count $SEQ2_COUNT ${proc[*]}"
+fi
+if [ "$SEQ3_COUNT" != 0 ]; then
+  gen_parallel "$WORK/seqtrain3" "$SEQ3_SEED" "$SEQ3_COUNT" "${proc[@]}"
+  seq+=(--seq-data "seqtrain3=$WORK/seqtrain3"); seqprov+=" and --seed $SEQ3_SEED --count $SEQ3_COUNT ${proc[*]}"
 fi
 # procedural5: both procedural sets in one folder (hard links), train/val/test by seed as before
 rm -rf "$WORK/procedural5"; mkdir -p "$WORK/procedural5"
