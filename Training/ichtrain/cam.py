@@ -23,14 +23,20 @@ from .data import SUBTYPES, Series, mask_path
 MAX_LABELS, NEIGHBOURS = 3, 1  # TriageConfiguration.maximumAlertingLabels, keySliceNeighbours
 
 
-def slice_head_weights(model) -> np.ndarray:
-    """[6, C] weights of the Gemm that produces `slice_logits` in a float32 detector graph."""
-    from onnx import numpy_helper
-    inits = {t.name: t for t in model.graph.initializer}
+def slice_head_node(model):
+    """The Gemm node that produces the graph output `slice_logits` (KeyError if none does)."""
     by_output = {o: n for n in model.graph.node for o in n.output}
     node = by_output["slice_logits"]
     while node.op_type != "Gemm":  # e.g. an Identity in front of the graph output
         node = by_output[node.input[0]]
+    return node
+
+
+def slice_head_weights(model) -> np.ndarray:
+    """[6, C] weights of the Gemm that produces `slice_logits` in a float32 detector graph."""
+    from onnx import numpy_helper
+    inits = {t.name: t for t in model.graph.initializer}
+    node = slice_head_node(model)
     w = numpy_helper.to_array(inits[node.input[1]])
     trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
     return w if trans_b else w.T

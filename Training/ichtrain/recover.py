@@ -27,6 +27,7 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
+from .cam import slice_head_node
 from .model import N_OUT, BACKBONES, SliceNet, fold_batchnorm
 
 
@@ -115,22 +116,18 @@ def _module_name(weight: str, producer: dict) -> str | None:
 
 
 def _slice_head(model: onnx.ModelProto, vals: dict, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """The Gemm mapping the pooled embedding [N,width] to the 6 slice logits: its output is the graph
-    output `slice_logits` (possibly through Identity/Q/DQ nodes, which do not change it)."""
-    producer = {o: n for n in model.graph.node for o in n.output}
-    name, seen = "slice_logits", 0
-    while name in producer and seen < 8:
-        n = producer[name]
-        if n.op_type == "Gemm":
-            w = _const(vals, n.input[1], f"Gemm {n.name}")
-            b = _const(vals, n.input[2], f"Gemm {n.name}")
-            if next((at.i for at in n.attribute if at.name == "transB"), 0) == 0:
-                w = w.T  # [in, out] -> nn.Linear's [out, in]
-            if tuple(w.shape) != (N_OUT, width):
-                raise RecoverError(f"slice head Gemm {n.name}: weight {tuple(w.shape)}, expected {(N_OUT, width)}")
-            return w, b
-        name, seen = n.input[0], seen + 1
-    raise RecoverError("no Gemm produces the graph output 'slice_logits'")
+    """Weight [6,width] (nn.Linear's layout) and bias of the Gemm producing the graph output `slice_logits`."""
+    try:
+        n = slice_head_node(model)
+    except KeyError:
+        raise RecoverError("no Gemm produces the graph output 'slice_logits'") from None
+    w = _const(vals, n.input[1], f"Gemm {n.name}")
+    b = _const(vals, n.input[2], f"Gemm {n.name}")
+    if next((at.i for at in n.attribute if at.name == "transB"), 0) == 0:
+        w = w.T  # [in, out] -> nn.Linear's [out, in]
+    if tuple(w.shape) != (N_OUT, width):
+        raise RecoverError(f"slice head Gemm {n.name}: weight {tuple(w.shape)}, expected {(N_OUT, width)}")
+    return w, b
 
 
 def main(argv: list[str]) -> int:
